@@ -1,0 +1,494 @@
+//! The start and stop flows. Every step a caller may observe or replace (the
+//! original gem's private methods, which test suites stub) goes through
+//! [`Seams`]; the Ruby bindings implement it by method dispatch on the
+//! controller, so a stub changes the flow exactly as it would in Ruby.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::log_file::LogWatch;
+use crate::messages::{Exit, Report};
+use crate::pid_file::PidFile;
+use crate::process::{self, Liveness};
+use crate::wait::{earliest, Backoff, Events};
+
+/// The PID-file wait checks at least this often, whatever events say.
+pub const PID_FILE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The longest pause between two checks while waiting for a process to exit
+/// (pidfds usually wake the wait much sooner).
+const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub identifier: String,
+    pub pid_file: PidFile,
+    pub log_file: PathBuf,
+    /// `None`: no limit.
+    pub start_timeout: Option<Duration>,
+    pub start_abort_timeout: Option<Duration>,
+    pub stop_timeout: Option<Duration>,
+    pub log_file_activity_timeout: Option<Duration>,
+    pub ping_interval: Duration,
+    /// With the "SIG" prefix, e.g. "SIGTERM".
+    pub stop_signal: String,
+    pub has_stop_command: bool,
+    pub dont_stop_if_pid_file_invalid: bool,
+}
+
+/// What running a command (start or stop command) came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandOutcome {
+    Succeeded {
+        pid: Option<i32>,
+        output: Option<String>,
+    },
+    Failed {
+        pid: Option<i32>,
+        output: Option<String>,
+        exit: Option<Exit>,
+    },
+    /// Still running at the deadline; not reaped.
+    TimedOut { pid: i32, output: Option<String> },
+}
+
+impl CommandOutcome {
+    pub fn output(&self) -> Option<&str> {
+        match self {
+            CommandOutcome::Succeeded { output, .. }
+            | CommandOutcome::Failed { output, .. }
+            | CommandOutcome::TimedOut { output, .. } => output.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure<E> {
+    #[error("Daemon '{0}' is already started")]
+    AlreadyStarted(String),
+    #[error("{0}")]
+    Start(Report),
+    #[error("{0}")]
+    StartTimeout(Report),
+    #[error("{0}")]
+    Stop(Report),
+    #[error("Daemon '{0}' did not exit in time (force killed)")]
+    StopTimeout(String),
+    /// An error raised by a seam (a Ruby exception, in the bindings).
+    #[error("a step of the flow failed")]
+    Seam(E),
+}
+
+/// The steps of the flows that callers can observe or replace, and the
+/// services the flows need from their host.
+pub trait Seams {
+    type Error;
+
+    /// Whether an error means "time is up" (Ruby's `Timeout::Error`).
+    fn is_timeout(&self, error: &Self::Error) -> bool;
+    /// Whether an error is a failed system call (Ruby's `SystemCallError`).
+    fn is_system_call_error(&self, error: &Self::Error) -> bool;
+    /// Whether an error is ESRCH.
+    fn is_no_such_process(&self, error: &Self::Error) -> bool;
+    fn io_error(&self, error: io::Error) -> Self::Error;
+
+    /// The deadline that seams running callbacks or commands must respect.
+    fn set_deadline(&self, deadline: Option<Instant>);
+    fn debug(&self, message: impl FnOnce() -> String);
+    /// Runs a blocking step until it completes, handling interrupts (EINTR)
+    /// between calls.
+    fn blocking<T>(&self, step: impl FnMut() -> io::Result<T>) -> Result<T, Self::Error>;
+
+    fn daemon_is_running(&self) -> Result<bool, Self::Error>;
+    fn before_start(&self) -> Result<(), Self::Error>;
+    fn spawn_daemon(&self) -> Result<CommandOutcome, Self::Error>;
+    fn daemon_spawned(&self) -> Result<(), Self::Error>;
+    fn pid_file_available(&self) -> Result<bool, Self::Error>;
+    fn run_ping_command(&self) -> Result<bool, Self::Error>;
+    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), Self::Error>;
+    fn daemonization_timed_out(&self, pid: i32) -> Result<(), Self::Error>;
+    fn run_stop_command(&self) -> Result<CommandOutcome, Self::Error>;
+    /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
+    fn kill(&self, signal: &str, pid: i32) -> Result<(), Self::Error>;
+}
+
+trait IntoFailure<T, E> {
+    fn seam(self) -> Result<T, Failure<E>>;
+}
+
+impl<T, E> IntoFailure<T, E> for Result<T, E> {
+    fn seam(self) -> Result<T, Failure<E>> {
+        self.map_err(Failure::Seam)
+    }
+}
+
+/// Sets the seams' deadline for the duration of a flow.
+struct DeadlineScope<'a, S: Seams>(&'a S);
+
+impl<'a, S: Seams> DeadlineScope<'a, S> {
+    fn enter(seams: &'a S, deadline: Option<Instant>) -> Self {
+        seams.set_deadline(deadline);
+        DeadlineScope(seams)
+    }
+}
+
+impl<S: Seams> Drop for DeadlineScope<'_, S> {
+    fn drop(&mut self) {
+        self.0.set_deadline(None);
+    }
+}
+
+fn deadline_after(limit: Option<Duration>) -> Option<Instant> {
+    limit.map(|limit| Instant::now() + limit)
+}
+
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
+
+/// Helpers shared by the start and stop flows.
+struct Flow<'a, S: Seams> {
+    settings: &'a Settings,
+    seams: &'a S,
+}
+
+impl<S: Seams> Flow<'_, S> {
+    /// Sends a signal where the process may already be gone: failed system
+    /// calls are ignored, anything else (a stub's error) propagates.
+    fn kill_if_present(&self, signal: &str, pid: i32) -> Result<(), Failure<S::Error>> {
+        self.seams.debug(|| format!("Sending {signal} to process {pid}"));
+        match self.seams.kill(signal, pid) {
+            Err(e) if self.seams.is_system_call_error(&e) => Ok(()),
+            other => other.seam(),
+        }
+    }
+
+    /// Waits until `gone` says so, or `until` passes (then `Ok(false)`),
+    /// waking early when `pid` exits.
+    fn wait_until_gone(
+        &self,
+        pid: Option<i32>,
+        until: Option<Instant>,
+        mut gone: impl FnMut() -> Result<bool, S::Error>,
+    ) -> Result<bool, Failure<S::Error>> {
+        let mut events = Events::new();
+        if let Some(pid) = pid {
+            events.watch_exit(pid);
+        }
+        let mut backoff = Backoff::new(EXIT_CHECK_INTERVAL);
+        loop {
+            if gone().seam()? {
+                return Ok(true);
+            }
+            if passed(until) {
+                return Ok(false);
+            }
+            let wake = earliest([Some(Instant::now() + backoff.next_delay()), until]);
+            self.seams.blocking(|| events.wait(wake)).seam()?;
+        }
+    }
+
+    /// Ends a command we spawned that overran its deadline: SIGTERM, up to
+    /// `start_abort_timeout` to exit, then SIGKILL; reaps it, and deletes the
+    /// PID file if the command wrote its own PID there (a daemon that forked
+    /// in time wrote another one: it stays).
+    fn abort_direct_child(&self, pid: i32) -> Result<(), Failure<S::Error>> {
+        let exited = || Ok(!process::is_running(pid));
+        self.kill_if_present("SIGTERM", pid)?;
+        let grace = deadline_after(self.settings.start_abort_timeout);
+        if !self.wait_until_gone(Some(pid), grace, exited)? {
+            self.kill_if_present("SIGKILL", pid)?;
+            self.wait_until_gone(Some(pid), None, exited)?;
+        }
+        let _ = process::try_reap(pid);
+        let pid_file = &self.settings.pid_file;
+        if pid_file.read_pid().ok().flatten() == Some(pid) {
+            self.seams.debug(|| format!("Deleting the PID file of process {pid}"));
+            pid_file.delete();
+        }
+        Ok(())
+    }
+}
+
+/// Starts the daemon; the caller holds the exclusive lock.
+pub fn start<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+    if seams.daemon_is_running().seam()? {
+        return Err(Failure::AlreadyStarted(settings.identifier.clone()));
+    }
+    let log = LogWatch::snapshot(&settings.log_file);
+    settings.pid_file.delete();
+    let deadline = deadline_after(settings.start_timeout);
+    let _scope = DeadlineScope::enter(seams, deadline);
+    Start {
+        flow: Flow { settings, seams },
+        log,
+        deadline,
+    }
+    .run()
+}
+
+struct Start<'a, S: Seams> {
+    flow: Flow<'a, S>,
+    log: LogWatch,
+    deadline: Option<Instant>,
+}
+
+/// How a readiness wait ended, when not with a ready daemon.
+enum Unready<E> {
+    TimedOut,
+    Failed(Failure<E>),
+}
+
+impl<E> From<Failure<E>> for Unready<E> {
+    fn from(failure: Failure<E>) -> Self {
+        Unready::Failed(failure)
+    }
+}
+
+impl<S: Seams> Start<'_, S> {
+    fn run(mut self) -> Result<(), Failure<S::Error>> {
+        let seams = self.flow.seams;
+        if let Err(e) = seams.before_start() {
+            return self.timed_out_or(e, |start| start.give_up());
+        }
+        let outcome = match seams.spawn_daemon() {
+            Ok(outcome) => outcome,
+            Err(e) => return self.timed_out_or(e, |start| start.give_up()),
+        };
+        seams.debug(|| format!("Start command finished: {outcome:?}"));
+        let output = outcome.output().map(str::to_owned);
+        if let Err(e) = seams.daemon_spawned() {
+            return self.timed_out_or(e, |start| start.abort(output));
+        }
+        match outcome {
+            CommandOutcome::Failed { pid, output, exit } => {
+                Err(Failure::Start(self.report(output, exit, false, pid)))
+            }
+            CommandOutcome::TimedOut { pid, output } => {
+                seams.debug(|| format!("Timeout waiting for daemon to fork, PID {pid}"));
+                seams.daemonization_timed_out(pid).seam()?;
+                self.flow.abort_direct_child(pid)?;
+                Err(Failure::StartTimeout(self.report(output, None, true, Some(pid))))
+            }
+            CommandOutcome::Succeeded { output, .. } => {
+                match self.wait_until_ready() {
+                    Ok(()) => {}
+                    Err(Unready::TimedOut) => return self.abort(output),
+                    Err(Unready::Failed(failure)) => return Err(failure),
+                }
+                match seams.run_ping_command() {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Failure::Start(self.report(output, None, false, None))),
+                    Err(e) => self.timed_out_or(e, |start| start.abort(output)),
+                }
+            }
+        }
+    }
+
+    /// A timeout error from a seam ends the start with `on_timeout`; any
+    /// other error propagates.
+    fn timed_out_or(
+        &mut self,
+        error: S::Error,
+        on_timeout: impl FnOnce(&mut Self) -> Result<(), Failure<S::Error>>,
+    ) -> Result<(), Failure<S::Error>> {
+        if self.flow.seams.is_timeout(&error) {
+            on_timeout(self)
+        } else {
+            Err(Failure::Seam(error))
+        }
+    }
+
+    /// Time ran out before there was a command to abort.
+    fn give_up(&mut self) -> Result<(), Failure<S::Error>> {
+        self.flow.seams.start_timed_out(None).seam()?;
+        Err(Failure::StartTimeout(self.report(None, None, true, None)))
+    }
+
+    /// The start command exited but the daemon did not become ready in time:
+    /// terminate whatever the PID file names.
+    fn abort(&mut self, output: Option<String>) -> Result<(), Failure<S::Error>> {
+        let seams = self.flow.seams;
+        let pid = self.flow.settings.pid_file.read_pid().ok().flatten();
+        seams.debug(|| format!("Timeout waiting for daemon to be ready, PID {pid:?}"));
+        seams.start_timed_out(pid).seam()?;
+        if let Some(pid) = pid {
+            let not_running = || seams.daemon_is_running().map(|running| !running);
+            self.flow.kill_if_present("SIGTERM", pid)?;
+            let grace = deadline_after(self.flow.settings.start_abort_timeout);
+            if !self.flow.wait_until_gone(Some(pid), grace, not_running)? {
+                self.flow.kill_if_present("SIGKILL", pid)?;
+                self.flow.wait_until_gone(Some(pid), None, not_running)?;
+            }
+        }
+        Err(Failure::StartTimeout(self.report(output, None, true, pid)))
+    }
+
+    fn report(&self, output: Option<String>, exit: Option<Exit>, timed_out: bool, pid: Option<i32>) -> Report {
+        Report {
+            output,
+            logs: self.log.gained(),
+            exit,
+            timed_out,
+            pid,
+        }
+    }
+
+    /// Ends a wait step: the deadline or log inactivity make it a timeout.
+    fn check_time(&mut self, activity: &mut Activity) -> Result<(), Unready<S::Error>> {
+        if self.log.has_changed() {
+            activity.record();
+        } else if activity.expired() {
+            self.flow.seams.debug(|| "Log file inactivity".to_owned());
+            return Err(Unready::TimedOut);
+        }
+        if passed(self.deadline) {
+            return Err(Unready::TimedOut);
+        }
+        Ok(())
+    }
+
+    /// A seam's timeout error makes the wait time out; others propagate.
+    fn checked<T>(&self, result: Result<T, S::Error>) -> Result<T, Unready<S::Error>> {
+        result.map_err(|e| {
+            if self.flow.seams.is_timeout(&e) {
+                Unready::TimedOut
+            } else {
+                Unready::Failed(Failure::Seam(e))
+            }
+        })
+    }
+
+    /// Waits for the PID file, then for a successful ping or the daemon's
+    /// exit, woken by file and exit events and bounded by timers.
+    fn wait_until_ready(&mut self) -> Result<(), Unready<S::Error>> {
+        let seams = self.flow.seams;
+        let settings = self.flow.settings;
+        let mut activity = Activity::new(settings.log_file_activity_timeout);
+        let mut events = Events::new();
+        events.watch_directory_of(settings.pid_file.path());
+        events.watch_directory_of(&settings.log_file);
+        loop {
+            self.check_time(&mut activity)?;
+            if self.checked(seams.pid_file_available())? {
+                break;
+            }
+            let next_check = Some(Instant::now() + PID_FILE_CHECK_INTERVAL);
+            let wake = earliest([next_check, self.deadline, activity.expiry()]);
+            self.checked(seams.blocking(|| events.wait(wake)))?;
+        }
+        seams.debug(|| "PID file available; pinging".to_owned());
+        let mut events = Events::new();
+        if let Ok(Some(pid)) = settings.pid_file.read_pid() {
+            events.watch_exit(pid);
+        }
+        let mut backoff = Backoff::new(settings.ping_interval);
+        loop {
+            self.check_time(&mut activity)?;
+            if self.checked(seams.run_ping_command())? {
+                return Ok(());
+            }
+            if !self.checked(seams.daemon_is_running())? {
+                seams.debug(|| "Daemon exited before answering pings".to_owned());
+                return Ok(());
+            }
+            let next_ping = Some(Instant::now() + backoff.next_delay());
+            let wake = earliest([next_ping, self.deadline, activity.expiry()]);
+            self.checked(seams.blocking(|| events.wait(wake)))?;
+        }
+    }
+}
+
+/// The log-activity clock.
+struct Activity {
+    last: Instant,
+    timeout: Option<Duration>,
+}
+
+impl Activity {
+    fn new(timeout: Option<Duration>) -> Activity {
+        Activity {
+            last: Instant::now(),
+            timeout,
+        }
+    }
+
+    fn record(&mut self) {
+        self.last = Instant::now();
+    }
+
+    fn expiry(&self) -> Option<Instant> {
+        self.timeout.map(|timeout| self.last + timeout)
+    }
+
+    fn expired(&self) -> bool {
+        passed(self.expiry())
+    }
+}
+
+/// Stops the daemon; the caller holds the exclusive lock.
+pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+    let deadline = deadline_after(settings.stop_timeout);
+    let _scope = DeadlineScope::enter(seams, deadline);
+    let flow = Flow { settings, seams };
+    let content = settings
+        .pid_file
+        .read()
+        .map_err(|e| Failure::Seam(seams.io_error(e)))?;
+    let named = content.as_ref().and_then(|content| content.pid());
+    // The process to wait for: the one that wrote the file, if it still runs
+    // (a reused PID belongs to someone else and is never signalled).
+    let target = named.filter(|&pid| {
+        let written = content.as_ref().and_then(|content| content.modified);
+        process::liveness(pid, written) == Liveness::Running
+    });
+    if settings.has_stop_command {
+        if !(settings.dont_stop_if_pid_file_invalid && named.is_none()) {
+            seams.debug(|| "Running the stop command".to_owned());
+            match seams.run_stop_command().seam()? {
+                CommandOutcome::Succeeded { .. } => {}
+                CommandOutcome::Failed { output, exit, pid } => {
+                    return Err(Failure::Stop(Report {
+                        output,
+                        exit,
+                        pid,
+                        ..Report::default()
+                    }));
+                }
+                CommandOutcome::TimedOut { pid, output } => {
+                    flow.abort_direct_child(pid)?;
+                    return Err(Failure::Stop(Report {
+                        output,
+                        timed_out: true,
+                        pid: Some(pid),
+                        ..Report::default()
+                    }));
+                }
+            }
+        }
+    } else if let Some(pid) = target {
+        seams.debug(|| format!("Sending {} to process {pid}", settings.stop_signal));
+        match seams.kill(&settings.stop_signal, pid) {
+            Err(e) if seams.is_no_such_process(&e) => {}
+            other => other.seam()?,
+        }
+    }
+    let gone = || {
+        let running = seams.daemon_is_running()?;
+        Ok(!running && target.is_none_or(|pid| !process::is_running(pid)))
+    };
+    if flow.wait_until_gone(target, deadline, gone)? {
+        return Ok(());
+    }
+    let victim = target.or_else(|| settings.pid_file.read_pid().ok().flatten());
+    if let Some(pid) = victim {
+        seams.debug(|| format!("Daemon did not exit in time; sending SIGKILL to process {pid}"));
+        match seams.kill("SIGKILL", pid) {
+            Err(e) if seams.is_no_such_process(&e) => {}
+            other => other.seam()?,
+        }
+    }
+    flow.wait_until_gone(victim, None, gone)?;
+    Err(Failure::StopTimeout(settings.identifier.clone()))
+}

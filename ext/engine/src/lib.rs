@@ -1,0 +1,30 @@
+//! Daemon management engine: everything the `daemon_controller` gem does that
+//! does not touch Ruby values. The Ruby bindings translate Ruby values into
+//! these types and implement [`controller::Seams`] by Ruby method dispatch.
+
+pub mod controller;
+pub mod lock_file;
+pub mod log_file;
+pub mod messages;
+pub mod pid_file;
+pub mod ping;
+pub mod process;
+pub mod spawn;
+pub mod wait;
+
+use std::io;
+
+/// Turns the `-1`/errno convention of a raw libc call into an `io::Result`.
+pub(crate) fn check(ret: nix::libc::c_int) -> io::Result<nix::libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Whether an error is the EINTR that a Ruby unblock function provokes to
+/// get a thread out of a blocking call.
+pub fn is_interrupted(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::Interrupted
+}

@@ -1,0 +1,137 @@
+//! The text of StartError, StartTimeout and StopError: what the command
+//! printed, what the log file gained, and a parenthesised tail.
+
+use std::fmt;
+
+/// How a command ended, as far as the message is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Status(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// Decodes a raw wait(2) status.
+    pub fn from_wait_status(status: i32) -> Exit {
+        if nix::libc::WIFSIGNALED(status) {
+            Exit::Signal(nix::libc::WTERMSIG(status))
+        } else {
+            Exit::Status(nix::libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Exit::Status(code) => write!(f, "exited with status {code}"),
+            Exit::Signal(number) => match signal_name(number) {
+                Some(name) => write!(f, "terminated with signal SIG{name}"),
+                None => write!(f, "terminated with signal {number}"),
+            },
+        }
+    }
+}
+
+/// The name Ruby's `Signal.list.key(number)` gives on Linux (the first name
+/// listed for a number, so 6 is ABRT, not IOT).
+pub fn signal_name(number: i32) -> Option<&'static str> {
+    const NAMES: [&str; 32] = [
+        "EXIT", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    let name = *NAMES.get(usize::try_from(number).ok()?)?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Everything known about a failed or timed-out command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// What the command printed, stripped; `None` when it was not captured.
+    pub output: Option<String>,
+    /// What the log file gained, stripped; `None` when it is not a regular file.
+    pub logs: Option<String>,
+    pub exit: Option<Exit>,
+    pub timed_out: bool,
+    pub pid: Option<i32>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let present: Vec<&str> = [&self.output, &self.logs]
+            .into_iter()
+            .filter_map(|part| part.as_deref())
+            .collect();
+        let availability = if present.is_empty() {
+            Some("logs not available".to_owned())
+        } else if present.iter().all(|part| part.is_empty()) {
+            Some("logs empty".to_owned())
+        } else {
+            None
+        };
+        let tail: Vec<String> = availability
+            .into_iter()
+            .chain(self.exit.map(|exit| exit.to_string()))
+            .chain(self.timed_out.then(|| "timed out".to_owned()))
+            .collect();
+        let mut lines: Vec<String> = present
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !tail.is_empty() {
+            lines.push(format!("({})", tail.join("; ")));
+        }
+        f.write_str(strip(&lines.join("\n")))
+    }
+}
+
+/// Ruby's `String#strip`: ASCII whitespace and NUL.
+pub fn strip(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0' || c == '\x0b')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(output: Option<&str>, logs: Option<&str>, exit: Option<Exit>, timed_out: bool) -> String {
+        Report {
+            output: output.map(str::to_owned),
+            logs: logs.map(str::to_owned),
+            exit,
+            timed_out,
+            pid: None,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn formats_match_the_contract() {
+        let status1 = Some(Exit::Status(1));
+        assert_eq!(report(Some("hello world"), Some(""), status1, false), "hello world\n(exited with status 1)");
+        assert_eq!(report(Some(""), Some(""), status1, false), "(logs empty; exited with status 1)");
+        assert_eq!(report(None, None, None, false), "(logs not available)");
+        assert_eq!(report(None, Some(""), None, true), "(logs empty; timed out)");
+        assert_eq!(report(None, None, None, true), "(logs not available; timed out)");
+        assert_eq!(report(Some("output"), Some("logs"), None, true), "output\nlogs\n(timed out)");
+        assert_eq!(report(Some("output"), Some("logs"), None, false), "output\nlogs");
+        assert_eq!(report(Some(""), Some("logs"), status1, false), "logs\n(exited with status 1)");
+        assert_eq!(report(Some("out"), None, status1, false), "out\n(exited with status 1)");
+    }
+
+    #[test]
+    fn signals_are_named_like_ruby() {
+        assert_eq!(Exit::Signal(24).to_string(), "terminated with signal SIGXCPU");
+        assert_eq!(Exit::Signal(6).to_string(), "terminated with signal SIGABRT");
+        assert_eq!(Exit::Signal(16).to_string(), "terminated with signal 16");
+        assert_eq!(Exit::Signal(40).to_string(), "terminated with signal 40");
+    }
+
+    #[test]
+    fn wait_statuses_decode() {
+        assert_eq!(Exit::from_wait_status(1 << 8), Exit::Status(1));
+        assert_eq!(Exit::from_wait_status(9), Exit::Signal(9));
+    }
+}

@@ -1,0 +1,402 @@
+//! Running commands the way Ruby's `Process.spawn(String)` does: directly
+//! when the string has no shell syntax (so the PID is the program's own),
+//! through `/bin/sh -c` otherwise; with stdin from /dev/null, output captured
+//! to an anonymous temporary file, other descriptors closed, and optionally
+//! detached into a new session.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use nix::libc;
+
+use crate::{check, process, wait};
+
+/// Where a command's standard output and error go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// To a temporary file, read back when the command has exited.
+    Capture,
+    /// To our own stdout/stderr (the log file is one of them).
+    Inherit,
+    /// Like Ruby's `system`: every standard channel, stdin included, inherited.
+    System,
+}
+
+#[derive(Clone, Debug)]
+pub struct CommandSpec<'a> {
+    pub command: &'a str,
+    /// Environment additions; `None` unsets the variable.
+    pub env: &'a [(String, Option<String>)],
+    /// Descriptors the command inherits at the same numbers.
+    pub keep_fds: &'a [RawFd],
+    pub output: Output,
+    /// Run in a new session, detached: the spawned process exits at once and
+    /// its child runs the command.
+    pub daemonize: bool,
+}
+
+/// A spawned command, not reaped yet.
+#[derive(Debug)]
+pub struct Spawned {
+    pid: i32,
+    output: Option<File>,
+    exit_fd: Option<OwnedFd>,
+}
+
+const SHELL_METACHARACTERS: &[u8] = b"*?{}[]<>()~&|\\$;'`\"\n#";
+
+/// Words that make Ruby hand a command to the shell even without
+/// metacharacters: shell keywords and special built-ins.
+const SHELL_WORDS: &[&str] = &[
+    "!", ".", ":", "break", "case", "continue", "do", "done", "elif", "else", "esac", "eval",
+    "exec", "exit", "export", "fi", "for", "if", "in", "readonly", "return", "set", "shift",
+    "then", "times", "trap", "unset", "until", "while",
+];
+
+/// Ruby's rule for `Process.spawn(String)`: metacharacters, a leading
+/// variable assignment or a shell word send the command to `/bin/sh -c`.
+pub fn needs_shell(command: &str) -> bool {
+    if command.bytes().any(|b| SHELL_METACHARACTERS.contains(&b)) {
+        return true;
+    }
+    match command.split_ascii_whitespace().next() {
+        None => true,
+        Some(first) => {
+            let assignment = first.split('/').next().is_some_and(|head| head.contains('='));
+            assignment || SHELL_WORDS.contains(&first)
+        }
+    }
+}
+
+/// Whether `program` can be executed, searching `path` as execvp(3) would.
+fn is_executable(program: &str, path: Option<&OsString>) -> bool {
+    let runnable = |candidate: &Path| {
+        candidate
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(Path::new(program));
+    }
+    let Some(path) = path else {
+        return false;
+    };
+    env::split_paths(path).any(|dir| runnable(&dir.join(program)))
+}
+
+impl CommandSpec<'_> {
+    fn build(&self) -> Command {
+        let path = match self.env.iter().rev().find(|(name, _)| name == "PATH") {
+            Some((_, value)) => value.as_ref().map(OsString::from),
+            None => env::var_os("PATH"),
+        };
+        let words: Vec<&str> = self.command.split_ascii_whitespace().collect();
+        // A program that cannot run goes through the shell too, which then
+        // reports "not found" or "Permission denied" and exits 127 or 126,
+        // as an ordinary failed command.
+        let direct = !needs_shell(self.command) && is_executable(words[0], path.as_ref());
+        let mut command = if direct {
+            let mut command = Command::new(words[0]);
+            command.args(&words[1..]);
+            command
+        } else {
+            let mut command = Command::new("/bin/sh");
+            command.arg0("sh").arg("-c").arg(self.command);
+            command
+        };
+        for (name, value) in self.env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    }
+}
+
+/// An unnamed file in the temporary directory for a command's output.
+fn output_file() -> io::Result<File> {
+    let dir = env::temp_dir();
+    let dir_c = std::ffi::CString::new(dir.into_os_string().into_vec())?;
+    let fd = unsafe {
+        libc::open(
+            dir_c.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd >= 0 {
+        return Ok(unsafe { File::from_raw_fd(fd) });
+    }
+    // Filesystems without O_TMPFILE: a named file, unlinked at once.
+    let mut attempt = 0u32;
+    loop {
+        let name: PathBuf = env::temp_dir().join(format!(
+            "daemon-output-{}-{}-{attempt}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.subsec_nanos())
+        ));
+        match File::options().read(true).write(true).create_new(true).open(&name) {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&name);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The highest descriptor number to consider when close_range(2) is missing.
+fn descriptor_limit() -> RawFd {
+    let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    RawFd::try_from(limit).unwrap_or(RawFd::MAX).clamp(256, 65536)
+}
+
+pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
+    let mut command = spec.build();
+    let output = match spec.output {
+        Output::Capture => {
+            let file = output_file()?;
+            command
+                .stdin(Stdio::null())
+                .stdout(file.try_clone()?)
+                .stderr(file.try_clone()?);
+            Some(file)
+        }
+        Output::Inherit => {
+            command.stdin(Stdio::null());
+            None
+        }
+        Output::System => None,
+    };
+    if spec.output != Output::System {
+        let keep: Vec<RawFd> = spec.keep_fds.iter().copied().filter(|&fd| fd > 2).collect();
+        let limit = descriptor_limit();
+        let daemonize = spec.daemonize;
+        // Runs in the forked child: only async-signal-safe calls.
+        unsafe {
+            command.pre_exec(move || {
+                close_other_descriptors(&keep, limit);
+                if daemonize {
+                    libc::setsid();
+                    match libc::fork() {
+                        -1 => return Err(io::Error::last_os_error()),
+                        0 => {}
+                        _ => libc::_exit(0),
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = command.spawn()?;
+    let pid = child.id() as i32;
+    Ok(Spawned {
+        pid,
+        output,
+        exit_fd: process::pidfd(pid),
+    })
+}
+
+/// Marks every descriptor above 2 close-on-exec, then clears the flag on
+/// the ones to keep. (Marking rather than closing keeps std's own exec-error
+/// pipe working.)
+fn close_other_descriptors(keep: &[RawFd], limit: RawFd) {
+    unsafe {
+        let marked = libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        if marked != 0 {
+            for fd in 3..limit {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+        for &fd in keep {
+            libc::fcntl(fd, libc::F_SETFD, 0);
+        }
+    }
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits until the command exits (`Ok(true)`) or `deadline` passes
+    /// (`Ok(false)`), leaving it unreaped. One blocking step: EINTR is
+    /// returned as an error for the caller to handle and call again.
+    pub fn wait_exit(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        if let Some(exit_fd) = &self.exit_fd {
+            return wait::poll_readable(&[exit_fd.as_fd()], deadline);
+        }
+        let mut backoff = wait::Backoff::new(std::time::Duration::from_millis(20));
+        loop {
+            if process::child_has_exited(self.pid)? {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Ok(false);
+            }
+            let next = now + backoff.next_delay();
+            wait::sleep_until(wait::earliest([Some(next), deadline]).unwrap_or(next))?;
+        }
+    }
+
+    /// What the command printed so far, stripped; `None` when not captured.
+    pub fn output(&self) -> Option<String> {
+        let file = self.output.as_ref()?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+        let read = file.read_at(&mut bytes, 0).unwrap_or(0);
+        bytes.truncate(read);
+        Some(crate::messages::strip(&String::from_utf8_lossy(&bytes)).to_owned())
+    }
+
+    /// Reaps the exited command: its raw wait status, or `None` when someone
+    /// else reaped it first.
+    pub fn reap(&self) -> io::Result<Option<i32>> {
+        loop {
+            if let Some(status) = process::try_reap(self.pid)? {
+                return Ok(status);
+            }
+            // Exit observed but not yet reapable: wait for it.
+            let mut status = 0;
+            match check(unsafe { libc::waitpid(self.pid, &mut status, 0) }) {
+                Ok(_) => return Ok(Some(status)),
+                Err(e) if crate::is_interrupted(&e) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn run(spec: &CommandSpec<'_>) -> (Option<String>, Option<i32>) {
+        let spawned = spawn(spec).unwrap();
+        assert!(spawned.wait_exit(None).unwrap());
+        let status = spawned.reap().unwrap();
+        (spawned.output(), status)
+    }
+
+    fn capture(command: &str) -> CommandSpec<'_> {
+        CommandSpec {
+            command,
+            env: &[],
+            keep_fds: &[],
+            output: Output::Capture,
+            daemonize: false,
+        }
+    }
+
+    #[test]
+    fn shell_detection_follows_ruby() {
+        assert!(!needs_shell("sleep 10"));
+        assert!(!needs_shell("./spec/run echo_server.rb -l spec/x.log"));
+        assert!(needs_shell("(echo hello; false)"));
+        assert!(needs_shell("exit 1"));
+        assert!(needs_shell("FOO=1 env"));
+        assert!(needs_shell("echo $HOME"));
+        assert!(needs_shell(""));
+        assert!(!needs_shell("./a=b"));
+    }
+
+    #[test]
+    fn captures_output_and_exit_status() {
+        let (output, status) = run(&capture("(echo hello world; exit 3)"));
+        assert_eq!(output.as_deref(), Some("hello world"));
+        assert_eq!(libc::WEXITSTATUS(status.unwrap()), 3);
+    }
+
+    #[test]
+    fn direct_commands_keep_their_pid() {
+        let spawned = spawn(&capture("sleep 5")).unwrap();
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", spawned.pid())).unwrap();
+        assert_eq!(comm.trim(), "sleep");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid()), nix::sys::signal::SIGKILL).unwrap();
+        assert!(spawned.wait_exit(None).unwrap());
+        spawned.reap().unwrap();
+    }
+
+    #[test]
+    fn a_missing_program_is_a_failed_command_that_says_so() {
+        let (output, status) = run(&capture("no-such-program-here --flag"));
+        assert!(output.unwrap().contains("not found"));
+        assert_eq!(libc::WEXITSTATUS(status.unwrap()), 127);
+    }
+
+    #[test]
+    fn environment_additions_and_removals() {
+        std::env::set_var("DC_ENGINE_REMOVED", "present");
+        let env = [
+            ("DC_ENGINE_ADDED".to_owned(), Some("yes".to_owned())),
+            ("DC_ENGINE_REMOVED".to_owned(), None),
+        ];
+        let spec = CommandSpec {
+            env: &env,
+            ..capture("echo \"$DC_ENGINE_ADDED-${DC_ENGINE_REMOVED:-gone}\"")
+        };
+        assert_eq!(run(&spec).0.as_deref(), Some("yes-gone"));
+    }
+
+    #[test]
+    fn other_descriptors_are_closed_unless_kept() {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let kept = writer.as_raw_fd();
+        let script = format!("ls /proc/self/fd; [ -e /proc/self/fd/{kept} ] && echo kept");
+        let spec = CommandSpec {
+            keep_fds: &[kept],
+            ..capture(&script)
+        };
+        let output = run(&spec).0.unwrap();
+        assert!(output.ends_with("kept"), "{output}");
+        let no_keep = run(&capture(&script)).0.unwrap();
+        assert!(!no_keep.ends_with("kept"), "{no_keep}");
+        drop(reader);
+    }
+
+    #[test]
+    fn deadlines_end_the_wait_without_reaping() {
+        let spawned = spawn(&capture("sleep 5")).unwrap();
+        let exited = spawned
+            .wait_exit(Some(Instant::now() + std::time::Duration::from_millis(50)))
+            .unwrap();
+        assert!(!exited);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid()), nix::sys::signal::SIGKILL).unwrap();
+        assert!(spawned.wait_exit(None).unwrap());
+        let status = spawned.reap().unwrap().unwrap();
+        assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);
+    }
+
+    #[test]
+    fn daemonized_commands_detach_at_once() {
+        let spec = CommandSpec {
+            daemonize: true,
+            ..capture("sleep 0.3")
+        };
+        let began = Instant::now();
+        let (_, status) = run(&spec);
+        assert_eq!(status, Some(0));
+        assert!(began.elapsed() < std::time::Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,208 @@
+//! Event-driven waiting: poll(2) on pidfds (process exit) and an inotify
+//! descriptor (files appearing or changing), with a timer as the fallback.
+//! Each wait is one blocking call that returns EINTR when a signal arrives,
+//! so the Ruby bindings can run it without the GVL and handle interrupts.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::libc;
+
+use crate::check;
+
+/// Waits until one of `fds` is readable or `until` passes. Returns whether a
+/// descriptor became readable; EINTR is returned as an error, not retried.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], until: Option<Instant>) -> io::Result<bool> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ready = check(unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            timeout_millis(until),
+        )
+    })?;
+    Ok(ready > 0)
+}
+
+/// Milliseconds until `until`, rounded up so that a wait never ends early
+/// and spins; -1 (forever) for no deadline.
+fn timeout_millis(until: Option<Instant>) -> libc::c_int {
+    match until {
+        None => -1,
+        Some(until) => {
+            let left = until.saturating_duration_since(Instant::now());
+            let millis = left.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// Sleeps until `until`; EINTR is returned as an error.
+pub fn sleep_until(until: Instant) -> io::Result<()> {
+    poll_readable(&[], Some(until)).map(drop)
+}
+
+/// The earliest of some optional instants.
+pub fn earliest(instants: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
+    instants.into_iter().flatten().min()
+}
+
+/// Delays between checks: from 1 ms, doubling, up to a maximum.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_millis(1);
+
+    pub fn new(max: Duration) -> Backoff {
+        let max = max.max(Self::FIRST);
+        Backoff {
+            next: Self::FIRST,
+            max,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next.min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+}
+
+/// The things a wait reacts to: files changing in watched directories and
+/// watched processes exiting.
+#[derive(Debug, Default)]
+pub struct Events {
+    inotify: Option<OwnedFd>,
+    exits: Vec<OwnedFd>,
+}
+
+impl Events {
+    pub fn new() -> Events {
+        Events::default()
+    }
+
+    /// Wakes waits when entries of `file`'s directory are created, written,
+    /// renamed or deleted. Without inotify, waits fall back to their timers.
+    pub fn watch_directory_of(&mut self, file: &Path) {
+        let dir = match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return;
+        };
+        if self.inotify.is_none() {
+            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+            if fd < 0 {
+                return;
+            }
+            self.inotify = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        if let Some(inotify) = &self.inotify {
+            let mask = libc::IN_CREATE
+                | libc::IN_MOVED_TO
+                | libc::IN_MOVED_FROM
+                | libc::IN_MODIFY
+                | libc::IN_CLOSE_WRITE
+                | libc::IN_ATTRIB
+                | libc::IN_DELETE;
+            unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), dir.as_ptr(), mask) };
+        }
+    }
+
+    /// Wakes waits when `pid` exits (via a pidfd, where the kernel has them).
+    pub fn watch_exit(&mut self, pid: i32) {
+        if let Some(fd) = crate::process::pidfd(pid) {
+            self.exits.push(fd);
+        }
+    }
+
+    /// Waits for an event or `until`. EINTR is returned as an error. A
+    /// process whose exit was seen is no longer watched, so that its
+    /// readable pidfd does not turn later waits into a busy loop.
+    pub fn wait(&mut self, until: Option<Instant>) -> io::Result<()> {
+        let fds: Vec<BorrowedFd<'_>> = self
+            .inotify
+            .iter()
+            .chain(&self.exits)
+            .map(|fd| fd.as_fd())
+            .collect();
+        if poll_readable(&fds, until)? {
+            self.drain_inotify();
+            self.exits
+                .retain(|fd| !poll_readable(&[fd.as_fd()], Some(Instant::now())).unwrap_or(false));
+        }
+        Ok(())
+    }
+
+    fn drain_inotify(&self) {
+        let Some(inotify) = &self.inotify else {
+            return;
+        };
+        let mut buffer = [0u8; 4096];
+        while unsafe { libc::read(inotify.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let mut backoff = Backoff::new(Duration::from_millis(5));
+        let delays: Vec<u128> = (0..5).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [1, 2, 4, 5, 5]);
+    }
+
+    #[test]
+    fn a_file_event_ends_the_wait_early() {
+        let dir = std::env::temp_dir().join(format!("dc-wait-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("daemon.pid");
+        let mut events = Events::new();
+        events.watch_directory_of(&file);
+        let writer = {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                std::fs::write(file, "1").unwrap();
+            })
+        };
+        let began = Instant::now();
+        events.wait(Some(began + Duration::from_secs(10))).unwrap();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn an_exit_ends_the_wait_early() {
+        let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
+        let mut events = Events::new();
+        events.watch_exit(child.id() as i32);
+        let began = Instant::now();
+        events.wait(Some(began + Duration::from_secs(10))).unwrap();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn timeouts_round_up() {
+        let soon = Instant::now() + Duration::from_micros(10);
+        assert!(timeout_millis(Some(soon)) >= 0);
+        assert_eq!(timeout_millis(None), -1);
+    }
+}
