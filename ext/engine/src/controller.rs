@@ -157,7 +157,12 @@ impl<S: Seams> Flow<'_, S> {
     /// Sends a signal where the process may already be gone: failed system
     /// calls are ignored, anything else (a stub's error) propagates.
     fn kill_if_present(&self, signal: &str, pid: i32) -> Result<(), Failure<S::Error>> {
-        self.seams.debug(|| format!("Sending {signal} to process {pid}"));
+        // 0 and negative PIDs address process groups, ours included.
+        if pid <= 0 {
+            return Ok(());
+        }
+        self.seams
+            .debug(|| format!("Sending {signal} to process {pid}"));
         match self.seams.kill(signal, pid) {
             Err(e) if self.seams.is_system_call_error(&e) => Ok(()),
             other => other.seam(),
@@ -194,6 +199,9 @@ impl<S: Seams> Flow<'_, S> {
     /// PID file if the command wrote its own PID there (a daemon that forked
     /// in time wrote another one: it stays).
     fn abort_direct_child(&self, pid: i32) -> Result<(), Failure<S::Error>> {
+        if pid <= 0 {
+            return Ok(());
+        }
         let exited = || Ok(!process::is_running(pid));
         self.kill_if_present("SIGTERM", pid)?;
         let grace = deadline_after(self.settings.start_abort_timeout);
@@ -204,7 +212,8 @@ impl<S: Seams> Flow<'_, S> {
         let _ = process::try_reap(pid);
         let pid_file = &self.settings.pid_file;
         if pid_file.read_pid().ok().flatten() == Some(pid) {
-            self.seams.debug(|| format!("Deleting the PID file of process {pid}"));
+            self.seams
+                .debug(|| format!("Deleting the PID file of process {pid}"));
             pid_file.delete();
         }
         Ok(())
@@ -269,7 +278,12 @@ impl<S: Seams> Start<'_, S> {
                 seams.debug(|| format!("Timeout waiting for daemon to fork, PID {pid}"));
                 seams.daemonization_timed_out(pid).seam()?;
                 self.flow.abort_direct_child(pid)?;
-                Err(Failure::StartTimeout(self.report(output, None, true, Some(pid))))
+                Err(Failure::StartTimeout(self.report(
+                    output,
+                    None,
+                    true,
+                    Some(pid),
+                )))
             }
             CommandOutcome::Succeeded { output, .. } => {
                 match self.wait_until_ready() {
@@ -325,7 +339,13 @@ impl<S: Seams> Start<'_, S> {
         Err(Failure::StartTimeout(self.report(output, None, true, pid)))
     }
 
-    fn report(&self, output: Option<String>, exit: Option<Exit>, timed_out: bool, pid: Option<i32>) -> Report {
+    fn report(
+        &self,
+        output: Option<String>,
+        exit: Option<Exit>,
+        timed_out: bool,
+        pid: Option<i32>,
+    ) -> Report {
         Report {
             output,
             logs: self.log.gained(),

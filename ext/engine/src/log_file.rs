@@ -50,7 +50,9 @@ impl LogWatch {
     pub fn has_changed(&mut self) -> bool {
         let now = Stamp::of(&self.path);
         let changed = match (self.current, now) {
-            (Some(before), Some(after)) => before.len != after.len || before.modified != after.modified,
+            (Some(before), Some(after)) => {
+                before.len != after.len || before.modified != after.modified
+            }
             (None, None) => false,
             _ => true,
         };
@@ -109,7 +111,10 @@ fn names_std_channel(path: &Path) -> bool {
     let Some(text) = path.to_str() else {
         return false;
     };
-    if matches!(text, "/dev/stdout" | "/dev/stderr" | "/dev/fd/1" | "/dev/fd/2") {
+    if matches!(
+        text,
+        "/dev/stdout" | "/dev/stderr" | "/dev/fd/1" | "/dev/fd/2"
+    ) {
         return true;
     }
     let Some(rest) = text.strip_prefix("/proc/") else {
@@ -120,7 +125,9 @@ fn names_std_channel(path: &Path) -> bool {
     };
     let own_process = process == "self"
         || process == "thread-self"
-        || process.parse::<u32>().is_ok_and(|pid| pid == std::process::id());
+        || process
+            .parse::<u32>()
+            .is_ok_and(|pid| pid == std::process::id());
     own_process && matches!(fd, "1" | "2")
 }
 
@@ -140,7 +147,10 @@ mod tests {
     fn std_channels_are_recognised() {
         assert!(is_own_std_channel(Path::new("/dev/stderr")));
         assert!(is_own_std_channel(Path::new("/proc/self/fd/1")));
-        assert!(is_own_std_channel(Path::new(&format!("/proc/{}/fd/2", std::process::id()))));
+        assert!(is_own_std_channel(Path::new(&format!(
+            "/proc/{}/fd/2",
+            std::process::id()
+        ))));
         assert!(!is_own_std_channel(Path::new("/proc/1/fd/2")));
         assert!(!is_own_std_channel(Path::new("/tmp/daemon.log")));
         let dir = temp_dir("link");

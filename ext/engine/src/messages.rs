@@ -96,7 +96,12 @@ pub fn strip(text: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn report(output: Option<&str>, logs: Option<&str>, exit: Option<Exit>, timed_out: bool) -> String {
+    fn report(
+        output: Option<&str>,
+        logs: Option<&str>,
+        exit: Option<Exit>,
+        timed_out: bool,
+    ) -> String {
         Report {
             output: output.map(str::to_owned),
             logs: logs.map(str::to_owned),
@@ -110,21 +115,51 @@ mod tests {
     #[test]
     fn formats_match_the_contract() {
         let status1 = Some(Exit::Status(1));
-        assert_eq!(report(Some("hello world"), Some(""), status1, false), "hello world\n(exited with status 1)");
-        assert_eq!(report(Some(""), Some(""), status1, false), "(logs empty; exited with status 1)");
+        assert_eq!(
+            report(Some("hello world"), Some(""), status1, false),
+            "hello world\n(exited with status 1)"
+        );
+        assert_eq!(
+            report(Some(""), Some(""), status1, false),
+            "(logs empty; exited with status 1)"
+        );
         assert_eq!(report(None, None, None, false), "(logs not available)");
-        assert_eq!(report(None, Some(""), None, true), "(logs empty; timed out)");
-        assert_eq!(report(None, None, None, true), "(logs not available; timed out)");
-        assert_eq!(report(Some("output"), Some("logs"), None, true), "output\nlogs\n(timed out)");
-        assert_eq!(report(Some("output"), Some("logs"), None, false), "output\nlogs");
-        assert_eq!(report(Some(""), Some("logs"), status1, false), "logs\n(exited with status 1)");
-        assert_eq!(report(Some("out"), None, status1, false), "out\n(exited with status 1)");
+        assert_eq!(
+            report(None, Some(""), None, true),
+            "(logs empty; timed out)"
+        );
+        assert_eq!(
+            report(None, None, None, true),
+            "(logs not available; timed out)"
+        );
+        assert_eq!(
+            report(Some("output"), Some("logs"), None, true),
+            "output\nlogs\n(timed out)"
+        );
+        assert_eq!(
+            report(Some("output"), Some("logs"), None, false),
+            "output\nlogs"
+        );
+        assert_eq!(
+            report(Some(""), Some("logs"), status1, false),
+            "logs\n(exited with status 1)"
+        );
+        assert_eq!(
+            report(Some("out"), None, status1, false),
+            "out\n(exited with status 1)"
+        );
     }
 
     #[test]
     fn signals_are_named_like_ruby() {
-        assert_eq!(Exit::Signal(24).to_string(), "terminated with signal SIGXCPU");
-        assert_eq!(Exit::Signal(6).to_string(), "terminated with signal SIGABRT");
+        assert_eq!(
+            Exit::Signal(24).to_string(),
+            "terminated with signal SIGXCPU"
+        );
+        assert_eq!(
+            Exit::Signal(6).to_string(),
+            "terminated with signal SIGABRT"
+        );
         assert_eq!(Exit::Signal(16).to_string(), "terminated with signal 16");
         assert_eq!(Exit::Signal(40).to_string(), "terminated with signal 40");
     }

@@ -141,13 +141,19 @@ mod tests {
         assert!(!pid_file.path().exists(), "an impossible PID is stale");
         fs::write(pid_file.path(), format!("{}\n", std::process::id())).unwrap();
         assert!(pid_file.is_available());
-        assert_eq!(pid_file.running_pid().unwrap(), Some(std::process::id() as i32));
+        assert_eq!(
+            pid_file.running_pid().unwrap(),
+            Some(std::process::id() as i32)
+        );
     }
 
     #[test]
     fn a_reused_pid_makes_the_file_stale() {
         let pid_file = PidFile::new(temp_path("reuse"));
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         fs::write(pid_file.path(), child.id().to_string()).unwrap();
         let long_ago = SystemTime::now() - Duration::from_secs(60);
         File::options()

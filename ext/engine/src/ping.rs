@@ -25,17 +25,19 @@ pub struct PackedAddress {
 impl PackedAddress {
     /// The first address `host:port` resolves to, as getaddrinfo orders them.
     pub fn tcp(host: &str, port: u16) -> io::Result<PackedAddress> {
-        let address = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))?;
+        let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+        })?;
         Ok(PackedAddress::from(address))
     }
 
     pub fn unix(path: &[u8]) -> io::Result<PackedAddress> {
         let mut address: libc::sockaddr_un = unsafe { mem::zeroed() };
         if path.len() >= address.sun_path.len() || path.contains(&0) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "unusable socket path"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "unusable socket path",
+            ));
         }
         address.sun_family = libc::AF_UNIX as libc::sa_family_t;
         for (slot, &byte) in address.sun_path.iter_mut().zip(path) {
@@ -176,11 +178,17 @@ mod tests {
         let path = std::env::temp_dir().join(format!("dc-ping-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let address = PackedAddress::unix(path.as_os_str().as_encoded_bytes()).unwrap();
-        assert!(!connects(&address, CONNECT_TIMEOUT).unwrap(), "missing file is down");
+        assert!(
+            !connects(&address, CONNECT_TIMEOUT).unwrap(),
+            "missing file is down"
+        );
         let listener = UnixListener::bind(&path).unwrap();
         assert!(connects(&address, CONNECT_TIMEOUT).unwrap());
         drop(listener);
-        assert!(!connects(&address, CONNECT_TIMEOUT).unwrap(), "refused is down");
+        assert!(
+            !connects(&address, CONNECT_TIMEOUT).unwrap(),
+            "refused is down"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -71,7 +71,10 @@ pub fn needs_shell(command: &str) -> bool {
     match command.split_ascii_whitespace().next() {
         None => true,
         Some(first) => {
-            let assignment = first.split('/').next().is_some_and(|head| head.contains('='));
+            let assignment = first
+                .split('/')
+                .next()
+                .is_some_and(|head| head.contains('='));
             assignment || SHELL_WORDS.contains(&first)
         }
     }
@@ -147,7 +150,12 @@ fn output_file() -> io::Result<File> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |t| t.subsec_nanos())
         ));
-        match File::options().read(true).write(true).create_new(true).open(&name) {
+        match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&name)
+        {
             Ok(file) => {
                 let _ = std::fs::remove_file(&name);
                 return Ok(file);
@@ -161,7 +169,9 @@ fn output_file() -> io::Result<File> {
 /// The highest descriptor number to consider when close_range(2) is missing.
 fn descriptor_limit() -> RawFd {
     let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
-    RawFd::try_from(limit).unwrap_or(RawFd::MAX).clamp(256, 65536)
+    RawFd::try_from(limit)
+        .unwrap_or(RawFd::MAX)
+        .clamp(256, 65536)
 }
 
 pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
@@ -333,7 +343,11 @@ mod tests {
         let spawned = spawn(&capture("sleep 5")).unwrap();
         let comm = std::fs::read_to_string(format!("/proc/{}/comm", spawned.pid())).unwrap();
         assert_eq!(comm.trim(), "sleep");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid()), nix::sys::signal::SIGKILL).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(spawned.pid()),
+            nix::sys::signal::SIGKILL,
+        )
+        .unwrap();
         assert!(spawned.wait_exit(None).unwrap());
         spawned.reap().unwrap();
     }
@@ -382,7 +396,11 @@ mod tests {
             .wait_exit(Some(Instant::now() + std::time::Duration::from_millis(50)))
             .unwrap();
         assert!(!exited);
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid()), nix::sys::signal::SIGKILL).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(spawned.pid()),
+            nix::sys::signal::SIGKILL,
+        )
+        .unwrap();
         assert!(spawned.wait_exit(None).unwrap());
         let status = spawned.reap().unwrap().unwrap();
         assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);

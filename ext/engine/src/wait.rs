@@ -153,7 +153,14 @@ impl Events {
             return;
         };
         let mut buffer = [0u8; 4096];
-        while unsafe { libc::read(inotify.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
+        while unsafe {
+            libc::read(
+                inotify.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        } > 0
+        {}
     }
 }
 
@@ -190,7 +197,10 @@ mod tests {
 
     #[test]
     fn an_exit_ends_the_wait_early() {
-        let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.05")
+            .spawn()
+            .unwrap();
         let mut events = Events::new();
         events.watch_exit(child.id() as i32);
         let began = Instant::now();

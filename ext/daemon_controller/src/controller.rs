@@ -1,0 +1,603 @@
+//! `DaemonController`: a thin handle around the engine's flows. The seams of
+//! the flows are reached by Ruby method dispatch on the controller, and each
+//! seam's native implementation is a private method here.
+
+use std::os::fd::RawFd;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use daemon_controller_engine::controller::{self as flows, CommandOutcome, Seams};
+use daemon_controller_engine::lock_file::{LockGuard, LockKind};
+use daemon_controller_engine::log_file::is_own_std_channel;
+use daemon_controller_engine::ping::{self, PackedAddress};
+use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
+use magnus::gc::Marker;
+use magnus::prelude::*;
+use magnus::typed_data::{DataTypeFunctions, Obj};
+use magnus::value::{Lazy, Opaque};
+use magnus::{
+    function, method, Error, ExceptionClass, Integer, RArray, RClass, RModule, RString, Ruby, Value,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::errors::{self, rescue_panics, DAEMON_CONTROLLER, TIMEOUT_ERROR};
+use crate::lock_file::acquire;
+use crate::nogvl;
+use crate::options::{self, Config, PingCommand, StartCommand};
+use crate::results::{self, ERROR_RESULT, OK_RESULT, TIMEOUT_RESULT};
+
+static ESRCH: Lazy<ExceptionClass> = Lazy::new(|ruby| {
+    ruby.class_object()
+        .const_get::<_, RModule>("Errno")
+        .unwrap()
+        .const_get("ESRCH")
+        .unwrap()
+});
+
+static PROCESS: Lazy<RModule> = Lazy::new(|ruby| ruby.class_object().const_get("Process").unwrap());
+
+#[derive(Default, magnus::TypedData)]
+#[magnus(class = "DaemonController", mark)]
+pub struct RbController {
+    config: OnceLock<Config>,
+    /// The deadline of the start or stop in progress, which seams running
+    /// callbacks and commands respect.
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl DataTypeFunctions for RbController {
+    fn mark(&self, marker: &Marker) {
+        if let Some(config) = self.config.get() {
+            config.mark(marker);
+        }
+    }
+}
+
+type Controller = Obj<RbController>;
+
+impl RbController {
+    fn config(&self, ruby: &Ruby) -> Result<&Config, Error> {
+        self.config.get().ok_or_else(|| {
+            Error::new(
+                ruby.exception_runtime_error(),
+                "DaemonController not initialized",
+            )
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self
+            .deadline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn debug(&self, ruby: &Ruby, message: impl FnOnce() -> String) {
+        if let Some(logger) = self.config.get().and_then(|config| config.logger) {
+            let _: Result<Value, Error> = ruby.get_inner(logger).funcall("debug", (message(),));
+        }
+    }
+
+    fn lock(&self, ruby: &Ruby, kind: LockKind) -> Result<LockGuard, Error> {
+        acquire(ruby, &self.config(ruby)?.lock_file, kind)
+    }
+
+    /// Calls a Ruby callable; while a deadline is set, under
+    /// `Timeout.timeout` for the time left, as the original gem does.
+    fn call_before_deadline(&self, ruby: &Ruby, callable: Opaque<Value>) -> Result<Value, Error> {
+        let Some(deadline) = self.deadline() else {
+            return ruby.get_inner(callable).funcall("call", ());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout_error = ruby.get_inner(&TIMEOUT_ERROR);
+        if left.is_zero() {
+            return Err(Error::new(timeout_error, "execution expired"));
+        }
+        let block = ruby.proc_from_fn(move |ruby, _args, _block| {
+            ruby.get_inner(callable).funcall::<_, _, Value>("call", ())
+        });
+        let timeout: RModule = ruby.class_object().const_get("Timeout")?;
+        timeout.funcall_with_block("timeout", (left.as_secs_f64(),), block)
+    }
+
+    /// Waits for a command we spawned to exit, up to `deadline`. If the wait
+    /// is interrupted (Ctrl-C, Thread#raise), the command is terminated and
+    /// handed to `Process.detach`, so no zombie is left behind.
+    fn wait_for(
+        &self,
+        ruby: &Ruby,
+        spawned: &Spawned,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Error> {
+        match nogvl::blocking(ruby, || spawned.wait_exit(deadline)) {
+            Ok(exited) => exited.map_err(|e| errors::io_error(ruby, e, None)),
+            Err(interrupt) => {
+                let _ = kill(Pid::from_raw(spawned.pid()), Signal::SIGTERM);
+                let _: Result<Value, Error> =
+                    ruby.get_inner(&PROCESS).funcall("detach", (spawned.pid(),));
+                Err(interrupt)
+            }
+        }
+    }
+
+    fn keep_fds(&self, ruby: &Ruby) -> Result<Vec<RawFd>, Error> {
+        let config = self.config(ruby)?;
+        config
+            .keep_ios
+            .iter()
+            .map(|io| ruby.get_inner(*io).funcall("fileno", ()))
+            .collect()
+    }
+}
+
+/// The engine's view of a controller: seams dispatched as Ruby methods.
+struct RubySeams<'a> {
+    ruby: &'a Ruby,
+    controller: Controller,
+    config: &'a Config,
+}
+
+impl RubySeams<'_> {
+    fn call(&self, seam: &str) -> Result<Value, Error> {
+        self.controller.funcall(seam, ())
+    }
+
+    fn command_outcome(&self, result: Value) -> Result<CommandOutcome, Error> {
+        results::outcome(self.ruby, result)
+    }
+}
+
+impl Seams for RubySeams<'_> {
+    type Error = Error;
+
+    fn is_timeout(&self, error: &Error) -> bool {
+        error.is_kind_of(self.ruby.get_inner(&TIMEOUT_ERROR))
+    }
+
+    fn is_system_call_error(&self, error: &Error) -> bool {
+        error.is_kind_of(self.ruby.exception_system_call_error())
+    }
+
+    fn is_no_such_process(&self, error: &Error) -> bool {
+        error.is_kind_of(self.ruby.get_inner(&ESRCH))
+    }
+
+    fn io_error(&self, error: std::io::Error) -> Error {
+        errors::io_error(self.ruby, error, Some(self.config.settings.pid_file.path()))
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self
+            .controller
+            .deadline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = deadline;
+    }
+
+    fn debug(&self, message: impl FnOnce() -> String) {
+        self.controller.debug(self.ruby, message);
+    }
+
+    fn blocking<T>(&self, step: impl FnMut() -> std::io::Result<T>) -> Result<T, Error> {
+        nogvl::blocking(self.ruby, step)?.map_err(|e| errors::io_error(self.ruby, e, None))
+    }
+
+    fn daemon_is_running(&self) -> Result<bool, Error> {
+        Ok(self.call("daemon_is_running?")?.to_bool())
+    }
+
+    fn before_start(&self) -> Result<(), Error> {
+        self.call("before_start").map(drop)
+    }
+
+    fn spawn_daemon(&self) -> Result<CommandOutcome, Error> {
+        self.command_outcome(self.call("spawn_daemon")?)
+    }
+
+    fn daemon_spawned(&self) -> Result<(), Error> {
+        self.call("daemon_spawned").map(drop)
+    }
+
+    fn pid_file_available(&self) -> Result<bool, Error> {
+        Ok(self.call("pid_file_available?")?.to_bool())
+    }
+
+    fn run_ping_command(&self) -> Result<bool, Error> {
+        Ok(self.call("run_ping_command")?.to_bool())
+    }
+
+    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), Error> {
+        self.controller
+            .funcall::<_, _, Value>("start_timed_out", (pid,))
+            .map(drop)
+    }
+
+    fn daemonization_timed_out(&self, pid: i32) -> Result<(), Error> {
+        self.controller
+            .funcall::<_, _, Value>("daemonization_timed_out", (pid,))
+            .map(drop)
+    }
+
+    fn run_stop_command(&self) -> Result<CommandOutcome, Error> {
+        let command = self.config.stop_command.clone().unwrap_or_default();
+        self.command_outcome(self.controller.funcall("run_command", (command,))?)
+    }
+
+    fn kill(&self, signal: &str, pid: i32) -> Result<(), Error> {
+        self.ruby
+            .get_inner(&PROCESS)
+            .funcall::<_, _, Value>("kill", (signal, pid))
+            .map(drop)
+    }
+}
+
+fn seams<'a>(ruby: &'a Ruby, controller: Controller, config: &'a Config) -> RubySeams<'a> {
+    RubySeams {
+        ruby,
+        controller,
+        config,
+    }
+}
+
+// Public methods.
+
+fn initialize(ruby: &Ruby, controller: Controller, args: &[Value]) -> Result<(), Error> {
+    rescue_panics(ruby, || {
+        let config = options::parse(ruby, args)?;
+        controller.config.set(config).map_err(|_| {
+            Error::new(
+                ruby.exception_runtime_error(),
+                "DaemonController already initialized",
+            )
+        })
+    })
+}
+
+fn start(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let _lock = controller.lock(ruby, LockKind::Exclusive)?;
+        flows::start(&config.settings, &seams(ruby, controller, config))
+            .map_err(|f| errors::failure(ruby, f))?;
+        Ok(true)
+    })
+}
+
+fn stop(ruby: &Ruby, controller: Controller) -> Result<(), Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let _lock = controller.lock(ruby, LockKind::Exclusive)?;
+        flows::stop(&config.settings, &seams(ruby, controller, config))
+            .map_err(|f| errors::failure(ruby, f))
+    })
+}
+
+fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let Some(command) = &config.restart_command else {
+            let _: Value = controller.funcall("stop", ())?;
+            return controller.funcall("start", ());
+        };
+        let result: Value = controller.funcall("run_command", (command.as_str(),))?;
+        let report = match results::outcome(ruby, result)? {
+            CommandOutcome::Succeeded { .. } => return Ok(result),
+            CommandOutcome::Failed { output, exit, pid } => {
+                daemon_controller_engine::messages::Report {
+                    output,
+                    exit,
+                    pid,
+                    ..Default::default()
+                }
+            }
+            CommandOutcome::TimedOut { output, pid } => {
+                daemon_controller_engine::messages::Report {
+                    output,
+                    timed_out: true,
+                    pid: Some(pid),
+                    ..Default::default()
+                }
+            }
+        };
+        Err(Error::new(
+            ruby.get_inner(&errors::START_ERROR),
+            report.to_string(),
+        ))
+    })
+}
+
+/// One call of the connect block: `Ok(Err(..))` holds an allowed connect
+/// exception (the block's nil counts as `Ok(Ok(None))`).
+fn try_connect(
+    ruby: &Ruby,
+    block: magnus::block::Proc,
+) -> Result<Result<Option<Value>, Error>, Error> {
+    match block.call::<_, Value>(()) {
+        Ok(value) if value.is_nil() => Ok(Ok(None)),
+        Ok(value) => Ok(Ok(Some(value))),
+        Err(e) if is_allowed_connect_exception(ruby, &e)? => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `error` is one of `ALLOWED_CONNECT_EXCEPTIONS`, read afresh.
+fn is_allowed_connect_exception(ruby: &Ruby, error: &Error) -> Result<bool, Error> {
+    let allowed: RArray = ruby
+        .get_inner(&DAEMON_CONTROLLER)
+        .const_get("ALLOWED_CONNECT_EXCEPTIONS")?;
+    for class in allowed.into_iter() {
+        if let Some(class) = RModule::from_value(class) {
+            if error.is_kind_of(class) {
+                return Ok(true);
+            }
+        } else if let Some(class) = RClass::from_value(class) {
+            if error.is_kind_of(class) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn connect(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let block = ruby.block_proc()?;
+        let config = controller.config(ruby)?;
+        {
+            let _lock = controller.lock(ruby, LockKind::Shared)?;
+            if let Ok(Some(connection)) = try_connect(ruby, block)? {
+                return Ok(connection);
+            }
+        }
+        let _lock = controller.lock(ruby, LockKind::Exclusive)?;
+        let seams = seams(ruby, controller, config);
+        if !seams.daemon_is_running()? {
+            flows::start(&config.settings, &seams).map_err(|f| errors::failure(ruby, f))?;
+        }
+        let message = match try_connect(ruby, block)? {
+            Ok(Some(connection)) => return Ok(connection),
+            Ok(None) => "Cannot connect to the daemon".to_owned(),
+            Err(e) => {
+                let exception = e.value().unwrap_or_else(|| ruby.qnil().as_value());
+                let text: String = exception.funcall("to_s", ())?;
+                format!("Cannot connect to the daemon: {text} ({})", unsafe {
+                    exception.classname()
+                })
+            }
+        };
+        Err(Error::new(ruby.get_inner(&errors::CONNECT_ERROR), message))
+    })
+}
+
+fn pid(ruby: &Ruby, controller: Controller) -> Result<Option<Integer>, Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let _lock = controller.lock(ruby, LockKind::Shared)?;
+        let pid_file = &config.settings.pid_file;
+        let content = pid_file
+            .read()
+            .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
+        let Some(digits) = content.and_then(|content| content.digits) else {
+            return Ok(None);
+        };
+        match digits.parse::<u64>() {
+            Ok(number) => Ok(Some(ruby.integer_from_u64(number))),
+            Err(_) => ruby.str_new(&digits).funcall("to_i", ()).map(Some),
+        }
+    })
+}
+
+fn is_running(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let _lock = controller.lock(ruby, LockKind::Shared)?;
+        controller.funcall("daemon_is_running?", ())
+    })
+}
+
+// Seams: private methods doing the real work unless a caller replaces them.
+
+fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
+    rescue_panics(ruby, || {
+        let pid_file = &controller.config(ruby)?.settings.pid_file;
+        let running = pid_file
+            .running_pid()
+            .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
+        Ok(running.is_some())
+    })
+}
+
+fn pid_file_available(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
+    rescue_panics(ruby, || {
+        Ok(controller.config(ruby)?.settings.pid_file.is_available())
+    })
+}
+
+fn before_start(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || match controller.config(ruby)?.before_start {
+        Some(callable) => controller.call_before_deadline(ruby, callable),
+        None => Ok(ruby.qnil().as_value()),
+    })
+}
+
+fn spawn_daemon(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let command = match &controller.config(ruby)?.start_command {
+            StartCommand::Text(text) => ruby.str_new(text).as_value(),
+            StartCommand::Callable(callable) => controller.call_before_deadline(ruby, *callable)?,
+        };
+        controller.funcall("run_command", (command,))
+    })
+}
+
+fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let command = RString::from_value(command)
+            .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?
+            .to_string()?;
+        let keep_fds = controller.keep_fds(ruby)?;
+        let output = if is_own_std_channel(&config.settings.log_file) {
+            Output::Inherit
+        } else {
+            Output::Capture
+        };
+        let spec = CommandSpec {
+            command: &command,
+            env: &config.env,
+            keep_fds: &keep_fds,
+            output,
+            daemonize: config.daemonize_for_me,
+        };
+        controller.debug(ruby, || format!("Running command: {command}"));
+        let spawned = spawn::spawn(&spec).map_err(|e| {
+            Error::new(
+                ruby.get_inner(&errors::START_ERROR),
+                format!("Cannot run command '{command}': {e}"),
+            )
+        })?;
+        let pid = spawned.pid();
+        let exited = controller.wait_for(ruby, &spawned, controller.deadline())?;
+        let output = spawned.output();
+        if !exited {
+            controller.debug(ruby, || {
+                format!("Command still running at the deadline, PID {pid}")
+            });
+            return ruby.get_inner(&TIMEOUT_RESULT).new_instance((pid, output));
+        }
+        let status = match ruby
+            .get_inner(&PROCESS)
+            .funcall::<_, _, RArray>("wait2", (pid,))
+        {
+            Ok(pair) => pair.entry::<Value>(1)?,
+            // Someone else (a Process.wait(-1) elsewhere) reaped it first.
+            Err(e) if e.is_kind_of(ruby.exception_system_call_error()) => {
+                return ruby.get_inner(&OK_RESULT).new_instance((pid, output));
+            }
+            Err(e) => return Err(e),
+        };
+        controller.debug(ruby, || format!("Command exited, PID {pid}"));
+        let succeeded: Value = status.funcall("success?", ())?;
+        if succeeded.to_bool() {
+            ruby.get_inner(&OK_RESULT).new_instance((pid, output))
+        } else {
+            ruby.get_inner(&ERROR_RESULT)
+                .new_instance((pid, output, status))
+        }
+    })
+}
+
+fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
+    rescue_panics(ruby, || {
+        let config = controller.config(ruby)?;
+        let up = match &config.ping_command {
+            PingCommand::Callable(callable) => return ping_callable(ruby, controller, *callable),
+            PingCommand::Command(command) => ping_command(ruby, controller, command)?,
+            PingCommand::Tcp { host, port } => {
+                let address =
+                    PackedAddress::tcp(host, *port).map_err(|e| errors::io_error(ruby, e, None))?;
+                ping_address(ruby, &address)?
+            }
+            PingCommand::Unix(path) => {
+                let address =
+                    PackedAddress::unix(path).map_err(|e| errors::io_error(ruby, e, None))?;
+                ping_address(ruby, &address)?
+            }
+        };
+        Ok(ruby.into_value(up))
+    })
+}
+
+/// A callable's value is the answer; an allowed connect exception means
+/// down; a result that can be closed is closed.
+fn ping_callable(
+    ruby: &Ruby,
+    controller: Controller,
+    callable: Opaque<Value>,
+) -> Result<Value, Error> {
+    let value = match controller.call_before_deadline(ruby, callable) {
+        Ok(value) => value,
+        Err(e) if is_allowed_connect_exception(ruby, &e)? => return Ok(ruby.qfalse().as_value()),
+        Err(e) => return Err(e),
+    };
+    if value.respond_to("close", false)? {
+        let _: Result<Value, Error> = value.funcall("close", ());
+    }
+    Ok(value)
+}
+
+/// A command ping runs like `system`: up when it exits 0.
+fn ping_command(ruby: &Ruby, controller: Controller, command: &str) -> Result<bool, Error> {
+    let spec = CommandSpec {
+        command,
+        env: &[],
+        keep_fds: &[],
+        output: Output::System,
+        daemonize: false,
+    };
+    let Ok(spawned) = spawn::spawn(&spec) else {
+        return Ok(false);
+    };
+    let exited = controller.wait_for(ruby, &spawned, controller.deadline())?;
+    if !exited {
+        let _ = kill(Pid::from_raw(spawned.pid()), Signal::SIGKILL);
+    }
+    let status = spawned
+        .reap()
+        .map_err(|e| errors::io_error(ruby, e, None))?;
+    if !exited {
+        return Err(Error::new(
+            ruby.get_inner(&TIMEOUT_ERROR),
+            "ping command timed out",
+        ));
+    }
+    Ok(status == Some(0))
+}
+
+fn ping_address(ruby: &Ruby, address: &PackedAddress) -> Result<bool, Error> {
+    nogvl::blocking(ruby, || ping::connects(address, ping::CONNECT_TIMEOUT))?
+        .map_err(|e| errors::io_error(ruby, e, None))
+}
+
+fn ping_socket(
+    ruby: &Ruby,
+    _controller: Controller,
+    domain: i32,
+    address: RString,
+) -> Result<bool, Error> {
+    rescue_panics(ruby, || {
+        let address = PackedAddress {
+            domain,
+            bytes: unsafe { address.as_slice() }.to_vec(),
+        };
+        ping_address(ruby, &address)
+    })
+}
+
+fn hook(_ruby: &Ruby, _controller: Controller, _args: &[Value]) -> Result<(), Error> {
+    Ok(())
+}
+
+pub fn define(ruby: &Ruby) -> Result<RClass, Error> {
+    let class = ruby.define_class("DaemonController", ruby.class_object())?;
+    class.define_alloc_func::<RbController>();
+    class.define_singleton_method("can_ping_unix_sockets?", function!(|| true, 0))?;
+    class.define_method("initialize", method!(initialize, -1))?;
+    class.define_method("start", method!(start, 0))?;
+    class.define_method("stop", method!(stop, 0))?;
+    class.define_method("restart", method!(restart, 0))?;
+    class.define_method("connect", method!(connect, 0))?;
+    class.define_method("pid", method!(pid, 0))?;
+    class.define_method("running?", method!(is_running, 0))?;
+    class.define_private_method("daemon_is_running?", method!(daemon_is_running, 0))?;
+    class.define_private_method("pid_file_available?", method!(pid_file_available, 0))?;
+    class.define_private_method("before_start", method!(before_start, 0))?;
+    class.define_private_method("spawn_daemon", method!(spawn_daemon, 0))?;
+    class.define_private_method("run_command", method!(run_command, 1))?;
+    class.define_private_method("run_ping_command", method!(run_ping_command, 0))?;
+    class.define_private_method("ping_socket", method!(ping_socket, 2))?;
+    class.define_private_method("daemon_spawned", method!(hook, -1))?;
+    class.define_private_method("start_timed_out", method!(hook, -1))?;
+    class.define_private_method("daemonization_timed_out", method!(hook, -1))?;
+    Ok(class)
+}

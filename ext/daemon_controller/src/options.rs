@@ -1,0 +1,411 @@
+//! Turning the constructor's options (keywords, or one positional Hash as
+//! 1.x callers pass) into the engine's settings and the Ruby values the
+//! controller keeps. Every type is checked here, at construction.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use daemon_controller_engine::controller::Settings;
+use daemon_controller_engine::lock_file::{absolute_path, LockFile};
+use daemon_controller_engine::pid_file::PidFile;
+use magnus::gc::Marker;
+use magnus::prelude::*;
+use magnus::r_hash::ForEach;
+use magnus::value::Opaque;
+use magnus::{Error, RArray, RClass, RHash, RString, Ruby, Symbol, Value};
+
+use crate::lock_file::path_from;
+
+const MANDATORY: [&str; 5] = [
+    "identifier",
+    "start_command",
+    "ping_command",
+    "pid_file",
+    "log_file",
+];
+const OPTIONAL: [&str; 15] = [
+    "lock_file",
+    "stop_command",
+    "restart_command",
+    "before_start",
+    "start_timeout",
+    "start_abort_timeout",
+    "stop_timeout",
+    "log_file_activity_timeout",
+    "ping_interval",
+    "stop_graceful_signal",
+    "dont_stop_if_pid_file_invalid",
+    "daemonize_for_me",
+    "keep_ios",
+    "env",
+    "logger",
+];
+
+/// A command given as a String, or as a callable returning one.
+pub enum StartCommand {
+    Text(String),
+    Callable(Opaque<Value>),
+}
+
+pub enum PingCommand {
+    Command(String),
+    Tcp { host: String, port: u16 },
+    Unix(Vec<u8>),
+    Callable(Opaque<Value>),
+}
+
+/// Everything a controller was constructed with.
+pub struct Config {
+    pub settings: Settings,
+    pub lock_file: LockFile,
+    pub start_command: StartCommand,
+    pub ping_command: PingCommand,
+    pub stop_command: Option<String>,
+    pub restart_command: Option<String>,
+    pub before_start: Option<Opaque<Value>>,
+    pub daemonize_for_me: bool,
+    pub keep_ios: Vec<Opaque<Value>>,
+    pub env: Vec<(String, Option<String>)>,
+    pub logger: Option<Opaque<Value>>,
+}
+
+impl Config {
+    /// Marks the Ruby values the controller keeps, for the GC.
+    pub fn mark(&self, marker: &Marker) {
+        let callables = [&self.before_start, &self.logger];
+        for value in callables.into_iter().flatten() {
+            marker.mark(*value);
+        }
+        if let StartCommand::Callable(value) = &self.start_command {
+            marker.mark(*value);
+        }
+        if let PingCommand::Callable(value) = &self.ping_command {
+            marker.mark(*value);
+        }
+        for io in &self.keep_ios {
+            marker.mark(*io);
+        }
+    }
+}
+
+/// The options as given, by name.
+struct Options<'a> {
+    ruby: &'a Ruby,
+    given: Vec<(String, Value)>,
+}
+
+impl<'a> Options<'a> {
+    fn get(&self, name: &str) -> Option<Value> {
+        self.given
+            .iter()
+            .rev()
+            .find(|(given, _)| given == name)
+            .map(|(_, value)| *value)
+            .filter(|value| !value.is_nil())
+    }
+
+    fn type_error(&self, name: &str, expected: &str, value: Value) -> Error {
+        let class = unsafe { value.classname() }.into_owned();
+        Error::new(
+            self.ruby.exception_type_error(),
+            format!("option :{name} must be {expected}, not {class}"),
+        )
+    }
+
+    fn argument_error(&self, message: String) -> Error {
+        Error::new(self.ruby.exception_arg_error(), message)
+    }
+
+    fn is_callable(value: Value) -> bool {
+        value.respond_to("call", false).unwrap_or(false)
+    }
+
+    fn string(&self, name: &str, value: Value) -> Result<String, Error> {
+        RString::from_value(value)
+            .ok_or_else(|| self.type_error(name, "a String", value))?
+            .to_string()
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<String>, Error> {
+        self.get(name)
+            .map(|value| self.string(name, value))
+            .transpose()
+    }
+
+    fn path(&self, name: &str, value: Value) -> Result<PathBuf, Error> {
+        path_from(self.ruby, value)
+            .map_err(|_| self.type_error(name, "a String or Pathname", value))
+    }
+
+    fn callable(&self, name: &str) -> Result<Option<Opaque<Value>>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(value) if Self::is_callable(value) => Ok(Some(value.into())),
+            Some(value) => Err(self.type_error(name, "callable (respond to #call)", value)),
+        }
+    }
+
+    /// Seconds as a Duration; nil or 0 mean no limit.
+    fn timeout(&self, name: &str, default: f64) -> Result<Option<Duration>, Error> {
+        let seconds = match self.given.iter().rev().find(|(given, _)| given == name) {
+            None => default,
+            Some((_, value)) if value.is_nil() => return Ok(None),
+            Some((_, value)) => self.seconds(name, *value)?,
+        };
+        Ok((seconds > 0.0)
+            .then(|| Duration::try_from_secs_f64(seconds).ok())
+            .flatten())
+    }
+
+    fn seconds(&self, name: &str, value: Value) -> Result<f64, Error> {
+        if !value.is_kind_of(self.ruby.class_numeric()) {
+            return Err(self.type_error(name, "a number of seconds", value));
+        }
+        let seconds = f64::try_convert(value)?;
+        if seconds.is_nan() || seconds < 0.0 {
+            return Err(self.argument_error(format!("option :{name} must not be negative")));
+        }
+        Ok(seconds)
+    }
+
+    fn truthy(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|value| value.to_bool())
+    }
+
+    fn start_command(&self, value: Value) -> Result<StartCommand, Error> {
+        if let Some(text) = RString::from_value(value) {
+            Ok(StartCommand::Text(text.to_string()?))
+        } else if Self::is_callable(value) {
+            Ok(StartCommand::Callable(value.into()))
+        } else {
+            Err(self.type_error("start_command", "a String or callable", value))
+        }
+    }
+
+    fn ping_command(&self, value: Value) -> Result<PingCommand, Error> {
+        if let Some(text) = RString::from_value(value) {
+            return Ok(PingCommand::Command(text.to_string()?));
+        }
+        if Self::is_callable(value) {
+            return Ok(PingCommand::Callable(value.into()));
+        }
+        let invalid = || {
+            self.argument_error(format!(
+                "option :ping_command must be a command String, [:tcp, host, port], [:unix, path] or callable, not {}",
+                value.inspect()
+            ))
+        };
+        let array = RArray::from_value(value).ok_or_else(invalid)?;
+        let items = elements(array)?;
+        let kind = items
+            .first()
+            .and_then(|kind| Symbol::from_value(*kind))
+            .ok_or_else(invalid)?;
+        match (kind.name()?.as_ref(), &items[1..]) {
+            ("tcp", [host, port]) => {
+                let host = RString::from_value(*host)
+                    .ok_or_else(invalid)?
+                    .to_string()?;
+                let port = u16::try_convert(*port).or_else(|_| {
+                    String::try_convert(*port)
+                        .map_err(|_| invalid())?
+                        .parse()
+                        .map_err(|_| invalid())
+                })?;
+                Ok(PingCommand::Tcp { host, port })
+            }
+            ("unix", [path]) => Ok(PingCommand::Unix(
+                self.path("ping_command", *path)?
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )),
+            _ => Err(invalid()),
+        }
+    }
+
+    fn stop_signal(&self) -> Result<String, Error> {
+        let Some(value) = self.get("stop_graceful_signal") else {
+            return Ok("SIGTERM".to_owned());
+        };
+        let name = match Symbol::from_value(value) {
+            Some(symbol) => symbol.name()?.into_owned(),
+            None => self
+                .string("stop_graceful_signal", value)
+                .map_err(|_| self.type_error("stop_graceful_signal", "a signal name", value))?,
+        };
+        let bare = name.strip_prefix("SIG").unwrap_or(&name);
+        let known: RHash = self
+            .ruby
+            .class_object()
+            .const_get::<_, RClass>("Signal")?
+            .funcall("list", ())?;
+        if known.get(bare).is_none() {
+            return Err(self.argument_error(format!(
+                "option :stop_graceful_signal: unknown signal {name:?}"
+            )));
+        }
+        Ok(format!("SIG{bare}"))
+    }
+
+    fn keep_ios(&self) -> Result<Vec<Opaque<Value>>, Error> {
+        let Some(value) = self.get("keep_ios") else {
+            return Ok(Vec::new());
+        };
+        let array = RArray::from_value(value)
+            .ok_or_else(|| self.type_error("keep_ios", "an Array of IO objects", value))?;
+        elements(array)?
+            .into_iter()
+            .map(|io| {
+                if io.respond_to("fileno", false)? {
+                    Ok(io.into())
+                } else {
+                    Err(self.type_error("keep_ios", "an Array of IO objects", io))
+                }
+            })
+            .collect()
+    }
+
+    fn env(&self) -> Result<Vec<(String, Option<String>)>, Error> {
+        let Some(value) = self.get("env") else {
+            return Ok(Vec::new());
+        };
+        let hash =
+            RHash::from_value(value).ok_or_else(|| self.type_error("env", "a Hash", value))?;
+        let mut env = Vec::new();
+        hash.foreach(|name: Value, value: Value| {
+            let name = self.string("env", name)?;
+            let value = if value.is_nil() {
+                None
+            } else {
+                Some(self.string("env", value)?)
+            };
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(
+                    self.argument_error(format!("option :env: invalid variable name {name:?}"))
+                );
+            }
+            env.push((name, value));
+            Ok(ForEach::Continue)
+        })?;
+        Ok(env)
+    }
+
+    fn logger(&self) -> Result<Option<Opaque<Value>>, Error> {
+        match self.get("logger") {
+            None => Ok(None),
+            Some(logger) if logger.respond_to("debug", false)? => Ok(Some(logger.into())),
+            Some(logger) => Err(self.type_error("logger", "a logger (respond to #debug)", logger)),
+        }
+    }
+}
+
+fn elements(array: RArray) -> Result<Vec<Value>, Error> {
+    (0..array.len())
+        .map(|index| array.entry(index as isize))
+        .collect()
+}
+
+/// Reads the options from the constructor's arguments: keywords (which reach
+/// a native method as a trailing Hash) or one positional Hash.
+fn collect<'a>(ruby: &'a Ruby, args: &[Value]) -> Result<Options<'a>, Error> {
+    let hash = match args {
+        [] => ruby.hash_new(),
+        [hash] => RHash::from_value(*hash).ok_or_else(|| {
+            Error::new(
+                ruby.exception_type_error(),
+                "DaemonController.new expects keyword options or an options Hash",
+            )
+        })?,
+        _ => {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!(
+                    "wrong number of arguments (given {}, expected 0..1)",
+                    args.len()
+                ),
+            ))
+        }
+    };
+    let mut given = Vec::new();
+    hash.foreach(|key: Value, value: Value| {
+        let name = match Symbol::from_value(key) {
+            Some(symbol) => symbol.name()?.into_owned(),
+            None => key.to_r_string()?.to_string()?,
+        };
+        given.push((name, value));
+        Ok(ForEach::Continue)
+    })?;
+    Ok(Options { ruby, given })
+}
+
+pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
+    let options = collect(ruby, args)?;
+    let missing: Vec<String> = MANDATORY
+        .iter()
+        .filter(|name| options.get(name).is_none())
+        .map(|name| format!(":{name}"))
+        .collect();
+    if !missing.is_empty() {
+        let noun = if missing.len() == 1 {
+            "keyword"
+        } else {
+            "keywords"
+        };
+        return Err(options.argument_error(format!("missing {noun}: {}", missing.join(", "))));
+    }
+    for (name, _) in &options.given {
+        if !MANDATORY.contains(&name.as_str()) && !OPTIONAL.contains(&name.as_str()) {
+            let warning = format!("DaemonController: ignoring unknown option :{name}");
+            let _: Value = ruby.module_kernel().funcall("warn", (warning,))?;
+        }
+    }
+    let mandatory = |name: &str| options.get(name).expect("checked above");
+
+    let identifier_value = mandatory("identifier");
+    let identifier = match Symbol::from_value(identifier_value) {
+        Some(symbol) => symbol.name()?.into_owned(),
+        None => options.string("identifier", identifier_value)?,
+    };
+    let pid_file = options.path("pid_file", mandatory("pid_file"))?;
+    let log_file = options.path("log_file", mandatory("log_file"))?;
+    let lock_file = match options.get("lock_file") {
+        Some(value) => options.path("lock_file", value)?,
+        None => {
+            let mut path = pid_file.clone().into_os_string();
+            path.push(".lock");
+            PathBuf::from(path)
+        }
+    };
+    let stop_command = options.optional_string("stop_command")?;
+    let ping_interval = match options.get("ping_interval") {
+        Some(value) => Duration::try_from_secs_f64(options.seconds("ping_interval", value)?)
+            .unwrap_or(Duration::MAX),
+        None => Duration::from_millis(100),
+    };
+    let settings = Settings {
+        identifier,
+        pid_file: PidFile::new(pid_file),
+        log_file,
+        start_timeout: options.timeout("start_timeout", 30.0)?,
+        start_abort_timeout: options.timeout("start_abort_timeout", 10.0)?,
+        stop_timeout: options.timeout("stop_timeout", 30.0)?,
+        log_file_activity_timeout: options.timeout("log_file_activity_timeout", 10.0)?,
+        ping_interval,
+        stop_signal: options.stop_signal()?,
+        has_stop_command: stop_command.is_some(),
+        dont_stop_if_pid_file_invalid: options.truthy("dont_stop_if_pid_file_invalid"),
+    };
+    Ok(Config {
+        settings,
+        lock_file: LockFile::new(absolute_path(&lock_file)),
+        start_command: options.start_command(mandatory("start_command"))?,
+        ping_command: options.ping_command(mandatory("ping_command"))?,
+        stop_command,
+        restart_command: options.optional_string("restart_command")?,
+        before_start: options.callable("before_start")?,
+        daemonize_for_me: options.truthy("daemonize_for_me"),
+        keep_ios: options.keep_ios()?,
+        env: options.env()?,
+        logger: options.logger()?,
+    })
+}
