@@ -9,7 +9,7 @@ use daemon_controller_engine::controller::Failure;
 use magnus::exception::ExceptionClass;
 use magnus::prelude::*;
 use magnus::value::Lazy;
-use magnus::{Error, RClass, Ruby};
+use magnus::{Error, RClass, RModule, Ruby};
 
 pub static DAEMON_CONTROLLER: Lazy<RClass> =
     Lazy::new(|ruby| ruby.class_object().const_get("DaemonController").unwrap());
@@ -32,7 +32,7 @@ exception_class!(CONNECT_ERROR, "ConnectError");
 pub static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| {
     ruby.require("timeout").unwrap();
     ruby.class_object()
-        .const_get::<_, RClass>("Timeout")
+        .const_get::<_, RModule>("Timeout")
         .unwrap()
         .const_get("Error")
         .unwrap()

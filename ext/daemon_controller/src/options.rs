@@ -12,7 +12,7 @@ use magnus::gc::Marker;
 use magnus::prelude::*;
 use magnus::r_hash::ForEach;
 use magnus::value::Opaque;
-use magnus::{Error, RArray, RClass, RHash, RString, Ruby, Symbol, Value};
+use magnus::{Error, RArray, RHash, RModule, RString, Ruby, Symbol, Value};
 
 use crate::lock_file::path_from;
 
@@ -237,7 +237,7 @@ impl<'a> Options<'a> {
         let known: RHash = self
             .ruby
             .class_object()
-            .const_get::<_, RClass>("Signal")?
+            .const_get::<_, RModule>("Signal")?
             .funcall("list", ())?;
         if known.get(bare).is_none() {
             return Err(self.argument_error(format!(

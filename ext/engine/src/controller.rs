@@ -399,13 +399,15 @@ impl<S: Seams> Start<'_, S> {
             self.checked(seams.blocking(|| events.wait(wake)))?;
         }
         seams.debug(|| "PID file available; pinging".to_owned());
-        let mut events = Events::new();
+        // Besides the daemon's exit, file activity (a daemon logging that it
+        // is ready, say) wakes the wait for an early ping.
         if let Ok(Some(pid)) = settings.pid_file.read_pid() {
             events.watch_exit(pid);
         }
         let mut backoff = Backoff::new(settings.ping_interval);
         loop {
             self.check_time(&mut activity)?;
+            let pinged_at = Instant::now();
             if self.checked(seams.run_ping_command())? {
                 return Ok(());
             }
@@ -413,9 +415,15 @@ impl<S: Seams> Start<'_, S> {
                 seams.debug(|| "Daemon exited before answering pings".to_owned());
                 return Ok(());
             }
-            let next_ping = Some(Instant::now() + backoff.next_delay());
+            // Never ping more often than the first backoff step, however
+            // busy the watched directories are.
+            let soonest = pinged_at + Backoff::FIRST;
+            self.checked(seams.blocking(|| crate::wait::sleep_until(soonest)))?;
+            let next_ping = Some(pinged_at + backoff.next_delay());
             let wake = earliest([next_ping, self.deadline, activity.expiry()]);
-            self.checked(seams.blocking(|| events.wait(wake)))?;
+            if self.checked(seams.blocking(|| events.wait(wake)))? {
+                backoff.reset();
+            }
         }
     }
 }

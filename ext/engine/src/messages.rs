@@ -48,9 +48,9 @@ pub fn signal_name(number: i32) -> Option<&'static str> {
 /// Everything known about a failed or timed-out command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
-    /// What the command printed, stripped; `None` when it was not captured.
+    /// What the command printed; `None` when it was not captured.
     pub output: Option<String>,
-    /// What the log file gained, stripped; `None` when it is not a regular file.
+    /// What the log file gained; `None` when it is not a regular file.
     pub logs: Option<String>,
     pub exit: Option<Exit>,
     pub timed_out: bool,
@@ -62,6 +62,7 @@ impl fmt::Display for Report {
         let present: Vec<&str> = [&self.output, &self.logs]
             .into_iter()
             .filter_map(|part| part.as_deref())
+            .map(strip)
             .collect();
         let availability = if present.is_empty() {
             Some("logs not available".to_owned())
@@ -110,6 +111,19 @@ mod tests {
             pid: None,
         }
         .to_string()
+    }
+
+    #[test]
+    fn parts_are_stripped_and_whitespace_only_parts_count_as_empty() {
+        let status5 = Some(Exit::Status(5));
+        assert_eq!(
+            report(Some("stubbed output\n\n"), Some("  \n"), status5, false),
+            "stubbed output\n(exited with status 5)"
+        );
+        assert_eq!(
+            report(Some("\n"), Some("\t"), status5, false),
+            "(logs empty; exited with status 5)"
+        );
     }
 
     #[test]

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use crate::check;
+use crate::{check, wait};
 
 /// How long a connect may take before the daemon counts as down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
+/// Pause between connect attempts to a Unix listener whose backlog is full.
+const UNIX_RETRY_DELAY: Duration = Duration::from_millis(1);
 
 /// A socket address in the kernel's binary form, as Ruby's
 /// `Socket.pack_sockaddr_in` and `pack_sockaddr_un` produce it.
@@ -97,27 +99,41 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
         )
     })?;
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let connected = check(unsafe {
-        libc::connect(
-            fd,
-            address.bytes.as_ptr().cast(),
-            address.bytes.len() as libc::socklen_t,
-        )
-    });
-    let outcome = match connected {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EAGAIN)) => {
-            let deadline = Instant::now() + timeout;
-            loop {
-                match poll_writable(&socket, deadline) {
-                    Ok(false) => return Ok(false),
-                    Ok(true) => break socket_error(&socket),
-                    Err(e) if crate::is_interrupted(&e) => continue,
-                    Err(e) => return Err(e),
+    let deadline = Instant::now() + timeout;
+    let outcome = loop {
+        let connected = check(unsafe {
+            libc::connect(
+                fd,
+                address.bytes.as_ptr().cast(),
+                address.bytes.len() as libc::socklen_t,
+            )
+        });
+        match connected {
+            Ok(_) => break Ok(()),
+            // A Unix listener whose backlog is full: retry until the timeout.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                match wait::sleep_until(deadline.min(now + UNIX_RETRY_DELAY)) {
+                    Err(e) if !crate::is_interrupted(&e) => return Err(e),
+                    _ => continue,
                 }
             }
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                let completed = loop {
+                    match poll_writable(&socket, deadline) {
+                        Ok(false) => return Ok(false),
+                        Ok(true) => break socket_error(&socket),
+                        Err(e) if crate::is_interrupted(&e) => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                break completed;
+            }
+            Err(e) => break Err(e),
         }
-        Err(e) => Err(e),
     };
     match outcome {
         Ok(()) => Ok(true),

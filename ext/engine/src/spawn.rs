@@ -103,10 +103,12 @@ impl CommandSpec<'_> {
             None => env::var_os("PATH"),
         };
         let words: Vec<&str> = self.command.split_ascii_whitespace().collect();
-        // A program that cannot run goes through the shell too, which then
-        // reports "not found" or "Permission denied" and exits 127 or 126,
-        // as an ordinary failed command.
-        let direct = !needs_shell(self.command) && is_executable(words[0], path.as_ref());
+        // Where output is captured, a program that cannot run goes through
+        // the shell too, which then reports "not found" or "Permission
+        // denied" and exits 127 or 126, as an ordinary failed command. Like
+        // `system`, an inheriting command fails silently instead.
+        let direct = !needs_shell(self.command)
+            && (self.output == Output::System || is_executable(words[0], path.as_ref()));
         let mut command = if direct {
             let mut command = Command::new(words[0]);
             command.args(&words[1..]);

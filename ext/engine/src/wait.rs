@@ -74,6 +74,11 @@ impl Backoff {
         }
     }
 
+    /// Starts again from the first delay.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.next.min(self.max);
         self.next = (self.next * 2).min(self.max);
@@ -130,22 +135,24 @@ impl Events {
         }
     }
 
-    /// Waits for an event or `until`. EINTR is returned as an error. A
-    /// process whose exit was seen is no longer watched, so that its
-    /// readable pidfd does not turn later waits into a busy loop.
-    pub fn wait(&mut self, until: Option<Instant>) -> io::Result<()> {
+    /// Waits for an event or `until`; returns whether an event ended the
+    /// wait. EINTR is returned as an error. A process whose exit was seen is
+    /// no longer watched, so that its readable pidfd does not turn later
+    /// waits into a busy loop.
+    pub fn wait(&mut self, until: Option<Instant>) -> io::Result<bool> {
         let fds: Vec<BorrowedFd<'_>> = self
             .inotify
             .iter()
             .chain(&self.exits)
             .map(|fd| fd.as_fd())
             .collect();
-        if poll_readable(&fds, until)? {
+        let woke = poll_readable(&fds, until)?;
+        if woke {
             self.drain_inotify();
             self.exits
                 .retain(|fd| !poll_readable(&[fd.as_fd()], Some(Instant::now())).unwrap_or(false));
         }
-        Ok(())
+        Ok(woke)
     }
 
     fn drain_inotify(&self) {
