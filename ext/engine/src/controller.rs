@@ -3,6 +3,7 @@
 //! [`Seams`]; the Ruby bindings implement it by method dispatch on the
 //! controller, so a stub changes the flow exactly as it would in Ruby.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -53,7 +54,33 @@ pub enum CommandOutcome {
     TimedOut { pid: i32, output: Option<String> },
 }
 
+/// For debug lines: "succeeded (PID 12)", "failed: exited with status 1
+/// (PID 12)", "still running at the deadline (PID 12)".
+impl fmt::Display for CommandOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandOutcome::Succeeded { .. } => f.write_str("succeeded")?,
+            CommandOutcome::Failed {
+                exit: Some(exit), ..
+            } => write!(f, "failed: {exit}")?,
+            CommandOutcome::Failed { exit: None, .. } => f.write_str("failed")?,
+            CommandOutcome::TimedOut { .. } => f.write_str("still running at the deadline")?,
+        }
+        match self.pid() {
+            Some(pid) => write!(f, " (PID {pid})"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl CommandOutcome {
+    pub fn pid(&self) -> Option<i32> {
+        match *self {
+            CommandOutcome::Succeeded { pid, .. } | CommandOutcome::Failed { pid, .. } => pid,
+            CommandOutcome::TimedOut { pid, .. } => Some(pid),
+        }
+    }
+
     pub fn output(&self) -> Option<&str> {
         match self {
             CommandOutcome::Succeeded { output, .. }
@@ -265,7 +292,7 @@ impl<S: Seams> Start<'_, S> {
             Ok(outcome) => outcome,
             Err(e) => return self.timed_out_or(e, |start| start.give_up()),
         };
-        seams.debug(|| format!("Start command finished: {outcome:?}"));
+        seams.debug(|| format!("Start command {outcome}"));
         let output = outcome.output().map(str::to_owned);
         if let Err(e) = seams.daemon_spawned() {
             return self.timed_out_or(e, |start| start.abort(output));
