@@ -297,7 +297,7 @@ RSpec.describe DaemonController, "#start" do
 
     it "passes keep_ios descriptors to the start command at the same numbers" do
       reader, writer = IO.pipe
-      command = "echo kept >&#{writer.fileno}; exec #{daemon_command(*standard_flags)}"
+      command = "echo kept > /dev/fd/#{writer.fileno}; exec #{daemon_command(*standard_flags)}"
       controller = new_controller(start_command: command, keep_ios: [writer])
       controller.start
       writer.close
@@ -311,7 +311,7 @@ RSpec.describe DaemonController, "#start" do
     it "does not pass descriptors that are not in keep_ios, even without close-on-exec" do
       reader, writer = IO.pipe
       writer.close_on_exec = false
-      command = "echo leaked >&#{writer.fileno}; exec #{daemon_command(*standard_flags)}"
+      command = "echo leaked 2>/dev/null > /dev/fd/#{writer.fileno}; exec #{daemon_command(*standard_flags)}"
       controller = new_controller(start_command: command)
       controller.start
       writer.close

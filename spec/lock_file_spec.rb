@@ -184,21 +184,68 @@ RSpec.describe DaemonController::LockFile do
   end
 
   describe "within one process" do
-    it "serializes threads using separate LockFile objects" do
+    # Four threads each take the exclusive lock `rounds` times from the
+    # LockFile the block gives them; returns how many were inside at once.
+    def most_threads_inside(rounds)
       inside = 0
-      max_inside = 0
+      most = 0
       mutex = Mutex.new
       threads = Array.new(4) do
         Thread.new do
-          described_class.new(lock_path).exclusive_lock do
-            mutex.synchronize { inside += 1; max_inside = [max_inside, inside].max }
-            sleep 0.05
-            mutex.synchronize { inside -= 1 }
+          rounds.times do
+            yield.exclusive_lock do
+              mutex.synchronize { inside += 1; most = [most, inside].max }
+              sleep 0.02
+              mutex.synchronize { inside -= 1 }
+            end
           end
         end
       end
       threads.each { |t| expect(t.join(10)).to be_truthy }
-      expect(max_inside).to eq(1)
+      most
+    end
+
+    it "serializes threads using separate LockFile objects" do
+      expect(most_threads_inside(2) { described_class.new(lock_path) }).to eq(1)
+    end
+
+    it "serializes threads sharing one LockFile object" do
+      lock_file.shared_lock { nil } # leaves a descriptor ready for reuse
+      expect(most_threads_inside(3) { lock_file }).to eq(1)
+    end
+
+    it "keeps a shared lock of one thread from an exclusive try of another on the same object" do
+      lock_file.exclusive_lock { nil }
+      lock_file.shared_lock do
+        other = Thread.new do
+          lock_file.try_exclusive_lock { :locked }
+        rescue described_class::AlreadyLocked
+          :refused
+        end
+        expect(other.value).to eq(:refused)
+      end
+      expect(lock_file.try_exclusive_lock { :locked }).to eq(:locked)
+    end
+
+    it "excludes a child forked after the lock was used from the parent's lock, on the same object" do
+      lock_file.shared_lock { nil } # the parent has used (and may keep) a descriptor
+      reader, writer = IO.pipe
+      pid = fork do
+        reader.close
+        lock_file.exclusive_lock do
+          writer.write("L")
+          writer.close
+          sleep 30
+        end
+        exit!(0)
+      end
+      track_pid(pid)
+      writer.close
+      expect(reader.read(1)).to eq("L")
+      expect { lock_file.try_shared_lock { nil } }.to raise_error(described_class::AlreadyLocked)
+      expect { lock_file.try_exclusive_lock { nil } }.to raise_error(described_class::AlreadyLocked)
+      release_child(pid)
+      expect(lock_file.try_exclusive_lock { :free }).to eq(:free)
     end
 
     it "raises AlreadyLocked from try_exclusive_lock while another thread holds the lock" do

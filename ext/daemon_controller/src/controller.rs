@@ -375,10 +375,10 @@ fn pid(ruby: &Ruby, controller: Controller) -> Result<Option<Integer>, Error> {
         let config = controller.config(ruby)?;
         let _lock = controller.lock(ruby, LockKind::Shared)?;
         let pid_file = &config.settings.pid_file;
-        let content = pid_file
-            .read()
+        let digits = pid_file
+            .digits()
             .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
-        let Some(digits) = content.and_then(|content| content.digits) else {
+        let Some(digits) = digits else {
             return Ok(None);
         };
         match digits.parse::<u64>() {

@@ -2,12 +2,20 @@
 //! flock(1): the file is created if missing and opened close-on-exec, and the
 //! lock belongs to that open file description, so threads and processes
 //! exclude each other alike.
+//!
+//! Opening the file costs more than the lock itself, so one unlocked
+//! descriptor is kept for the next lock. A descriptor is only ever used by one
+//! lock at a time (a busy spare means a fresh open), never in a child process
+//! forked after it was opened (the child would share the parent's lock), and
+//! never once its file has been deleted.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 
 use nix::libc;
 
@@ -31,24 +39,52 @@ impl LockKind {
 #[derive(Clone, Debug)]
 pub struct LockFile {
     path: PathBuf,
+    spare: Arc<Mutex<Option<Descriptor>>>,
 }
 
-/// A held lock. Dropping it closes the descriptor, which releases the lock.
+/// An open lock file, and the fork generation of the process that opened it.
+#[derive(Debug)]
+struct Descriptor {
+    file: File,
+    generation: u64,
+}
+
+/// A held lock. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct LockGuard {
-    _file: File,
+    descriptor: Option<Descriptor>,
+    spare: Arc<Mutex<Option<Descriptor>>>,
 }
 
 /// An opened lock file whose lock is not held yet.
 #[derive(Debug)]
 pub struct PendingLock {
-    file: File,
+    guard: LockGuard,
     kind: LockKind,
+}
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Changes in every child process after fork(2).
+fn fork_generation() -> u64 {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(count_fork_in_child));
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
 }
 
 impl LockFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LockFile { path: path.into() }
+        fork_generation();
+        LockFile {
+            path: path.into(),
+            spare: Arc::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -59,6 +95,29 @@ impl LockFile {
     /// `Ok(Err(pending))` means the lock is busy: the caller may block on
     /// `pending` (typically with the GVL released) or give up.
     pub fn try_lock(&self, kind: LockKind) -> io::Result<Result<LockGuard, PendingLock>> {
+        let guard = LockGuard {
+            descriptor: Some(self.descriptor()?),
+            spare: Arc::clone(&self.spare),
+        };
+        match flock(guard.file(), kind.flock_operation() | libc::LOCK_NB) {
+            Ok(()) => Ok(Ok(guard)),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                Ok(Err(PendingLock { guard, kind }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The spare descriptor if it is free and still usable, else a new one.
+    fn descriptor(&self) -> io::Result<Descriptor> {
+        let generation = fork_generation();
+        let spare = self.spare.try_lock().ok().and_then(|mut slot| slot.take());
+        if let Some(spare) = spare {
+            let deleted = spare.file.metadata().map_or(true, |m| m.nlink() == 0);
+            if spare.generation == generation && !deleted {
+                return Ok(spare);
+            }
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -66,13 +125,7 @@ impl LockFile {
             .mode(0o666)
             .custom_flags(libc::O_CLOEXEC)
             .open(&self.path)?;
-        match flock(&file, kind.flock_operation() | libc::LOCK_NB) {
-            Ok(()) => Ok(Ok(LockGuard { _file: file })),
-            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
-                Ok(Err(PendingLock { file, kind }))
-            }
-            Err(e) => Err(e),
-        }
+        Ok(Descriptor { file, generation })
     }
 
     /// Blocks until the lock is held, retrying interrupted waits. For callers
@@ -96,12 +149,41 @@ impl PendingLock {
     /// One blocking flock(2) call. Returns EINTR when a signal interrupts it,
     /// so that the caller can handle interrupts and call again.
     pub fn wait(&mut self) -> io::Result<()> {
-        flock(&self.file, self.kind.flock_operation())
+        flock(self.guard.file(), self.kind.flock_operation())
     }
 
     /// The guard for a lock that [`PendingLock::wait`] acquired.
     pub fn into_guard(self) -> LockGuard {
-        LockGuard { _file: self.file }
+        self.guard
+    }
+}
+
+impl LockGuard {
+    fn file(&self) -> &File {
+        &self
+            .descriptor
+            .as_ref()
+            .expect("a guard holds its descriptor until dropped")
+            .file
+    }
+}
+
+impl Drop for LockGuard {
+    /// Unlocks, then keeps the descriptor as the spare if there is none
+    /// (closing it otherwise). A descriptor that fails to unlock is closed,
+    /// which releases the lock too.
+    fn drop(&mut self) {
+        let Some(descriptor) = self.descriptor.take() else {
+            return;
+        };
+        if flock(&descriptor.file, libc::LOCK_UN).is_err() {
+            return;
+        }
+        if let Ok(mut slot) = self.spare.try_lock() {
+            if slot.is_none() && descriptor.generation == fork_generation() {
+                *slot = Some(descriptor);
+            }
+        }
     }
 }
 
@@ -167,8 +249,30 @@ mod tests {
     fn the_descriptor_is_close_on_exec() {
         let lock = temp_lock("cloexec");
         let guard = lock.lock(LockKind::Exclusive).unwrap();
-        let flags = unsafe { libc::fcntl(guard._file.as_raw_fd(), libc::F_GETFD) };
+        let flags = unsafe { libc::fcntl(guard.file().as_raw_fd(), libc::F_GETFD) };
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
+    }
+
+    #[test]
+    fn the_descriptor_is_kept_for_the_next_lock() {
+        let lock = temp_lock("spare");
+        let fd = lock.lock(LockKind::Shared).unwrap().file().as_raw_fd();
+        let again = lock.lock(LockKind::Exclusive).unwrap();
+        assert_eq!(again.file().as_raw_fd(), fd);
+        // While the spare is in use, another lock opens its own descriptor.
+        let other = lock.try_lock(LockKind::Shared).unwrap().unwrap_err();
+        assert_ne!(other.guard.file().as_raw_fd(), fd);
+    }
+
+    #[test]
+    fn a_deleted_lock_file_is_created_again_and_locked() {
+        let lock = temp_lock("deleted");
+        drop(lock.lock(LockKind::Shared).unwrap());
+        std::fs::remove_file(lock.path()).unwrap();
+        let _held = lock.lock(LockKind::Exclusive).unwrap();
+        let by_path = File::open(lock.path()).unwrap();
+        let error = flock(&by_path, libc::LOCK_SH | libc::LOCK_NB).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EWOULDBLOCK));
     }
 
     #[test]

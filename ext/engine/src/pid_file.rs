@@ -3,7 +3,9 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::process::{self, Liveness};
@@ -11,6 +13,17 @@ use crate::process::{self, Liveness};
 #[derive(Clone, Debug)]
 pub struct PidFile {
     path: PathBuf,
+    /// The last PID found running, with a pidfd on it. While the file still
+    /// names it, unmodified, and the pidfd shows no exit, it still runs: one
+    /// poll instead of reading /proc.
+    confirmed: Arc<Mutex<Option<Confirmed>>>,
+}
+
+#[derive(Debug)]
+struct Confirmed {
+    pid: i32,
+    modified: Option<SystemTime>,
+    pidfd: OwnedFd,
 }
 
 /// What a PID file held when it was read.
@@ -24,8 +37,30 @@ pub struct PidFileContent {
 impl PidFileContent {
     /// The PID, when the digits form one the kernel accepts.
     pub fn pid(&self) -> Option<i32> {
-        process::valid_pid(self.digits.as_deref()?.parse().ok()?)
+        parse_pid(self.digits.as_deref()?)
     }
+}
+
+fn parse_pid(digits: &str) -> Option<i32> {
+    process::valid_pid(digits.parse().ok()?)
+}
+
+/// A PID file is a few bytes: one read(2) into a small buffer gets all of a
+/// regular file that is shorter than the buffer; longer content is read on.
+fn read_digits(file: &mut File) -> io::Result<Option<String>> {
+    let mut buffer = [0u8; 64];
+    let length = loop {
+        match file.read(&mut buffer) {
+            Err(e) if crate::is_interrupted(&e) => continue,
+            result => break result?,
+        }
+    };
+    if length < buffer.len() {
+        return Ok(parse_digits(&buffer[..length]).map(str::to_owned));
+    }
+    let mut content = buffer.to_vec();
+    file.read_to_end(&mut content)?;
+    Ok(parse_digits(&content).map(str::to_owned))
 }
 
 /// Ruby's `String#strip` followed by `/\A\d+\z/`.
@@ -43,7 +78,10 @@ pub fn parse_digits(content: &[u8]) -> Option<&str> {
 
 impl PidFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        PidFile { path: path.into() }
+        PidFile {
+            path: path.into(),
+            confirmed: Arc::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -52,23 +90,36 @@ impl PidFile {
 
     /// Reads the file. A missing file is `Ok(None)`; other errors are errors.
     pub fn read(&self) -> io::Result<Option<PidFileContent>> {
-        let mut file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut file) = self.open()? else {
+            return Ok(None);
         };
         let modified = file.metadata()?.modified().ok();
-        let mut content = Vec::with_capacity(32);
-        file.read_to_end(&mut content)?;
         Ok(Some(PidFileContent {
-            digits: parse_digits(&content).map(str::to_owned),
+            digits: read_digits(&mut file)?,
             modified,
         }))
     }
 
+    /// The file's stripped content when it is all digits; `Ok(None)` when it
+    /// is missing or holds anything else.
+    pub fn digits(&self) -> io::Result<Option<String>> {
+        match self.open()? {
+            Some(mut file) => read_digits(&mut file),
+            None => Ok(None),
+        }
+    }
+
     /// The valid PID the file names, if any.
     pub fn read_pid(&self) -> io::Result<Option<i32>> {
-        Ok(self.read()?.and_then(|content| content.pid()))
+        Ok(self.digits()?.and_then(|digits| parse_pid(&digits)))
+    }
+
+    fn open(&self) -> io::Result<Option<File>> {
+        match File::open(&self.path) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Exists and is not empty.
@@ -94,20 +145,48 @@ impl PidFile {
             return Ok(None);
         }
         match content.pid() {
-            Some(pid) if process::liveness(pid, content.modified) == Liveness::Running => {
-                Ok(Some(pid))
-            }
+            Some(pid) if self.is_confirmed(pid, content.modified) => Ok(Some(pid)),
+            Some(pid) if self.confirm(pid, content.modified) => Ok(Some(pid)),
             _ => {
                 self.delete();
                 Ok(None)
             }
         }
     }
+
+    fn is_confirmed(&self, pid: i32, modified: Option<SystemTime>) -> bool {
+        let Ok(slot) = self.confirmed.try_lock() else {
+            return false;
+        };
+        slot.as_ref().is_some_and(|confirmed| {
+            confirmed.pid == pid
+                && confirmed.modified == modified
+                && !process::has_exited(confirmed.pidfd.as_fd())
+        })
+    }
+
+    /// Whether `pid` runs and can have written the file; remembered if so.
+    /// The pidfd is opened first, so that it names the process checked.
+    fn confirm(&self, pid: i32, modified: Option<SystemTime>) -> bool {
+        let pidfd = process::pidfd(pid);
+        if process::liveness(pid, modified) != Liveness::Running {
+            return false;
+        }
+        if let (Some(pidfd), Ok(mut slot)) = (pidfd, self.confirmed.try_lock()) {
+            *slot = Some(Confirmed {
+                pid,
+                modified,
+                pidfd,
+            });
+        }
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
     use std::time::Duration;
 
     fn temp_path(name: &str) -> PathBuf {
@@ -150,23 +229,60 @@ mod tests {
     #[test]
     fn a_reused_pid_makes_the_file_stale() {
         let pid_file = PidFile::new(temp_path("reuse"));
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
         fs::write(pid_file.path(), child.id().to_string()).unwrap();
         let long_ago = SystemTime::now() - Duration::from_secs(60);
-        File::options()
-            .write(true)
-            .open(pid_file.path())
-            .unwrap()
-            .set_modified(long_ago)
-            .unwrap();
+        set_modified(pid_file.path(), long_ago);
         assert_eq!(pid_file.running_pid().unwrap(), None);
         assert!(!pid_file.path().exists());
         assert!(process::is_running(child.id() as i32), "never signalled");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    fn set_modified(path: &Path, time: SystemTime) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_confirmed_pid_is_rechecked_when_the_file_changes_or_the_process_exits() {
+        let pid_file = PidFile::new(temp_path("confirmed"));
+        let spawn_sleeper = || Command::new("sleep").arg("30").spawn().unwrap();
+        let (mut first, mut second) = (spawn_sleeper(), spawn_sleeper());
+        fs::write(pid_file.path(), first.id().to_string()).unwrap();
+        assert_eq!(pid_file.running_pid().unwrap(), Some(first.id() as i32));
+        assert_eq!(pid_file.running_pid().unwrap(), Some(first.id() as i32));
+
+        // Same PID, but an mtime that makes it a reused PID: stale.
+        set_modified(pid_file.path(), SystemTime::now() - Duration::from_secs(60));
+        assert_eq!(pid_file.running_pid().unwrap(), None);
+
+        fs::write(pid_file.path(), second.id().to_string()).unwrap();
+        assert_eq!(pid_file.running_pid().unwrap(), Some(second.id() as i32));
+        // Exited but not reaped: a zombie is not running.
+        second.kill().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert!(!pid_file.path().exists());
+        for child in [&mut first, &mut second] {
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+    }
+
+    #[test]
+    fn content_longer_than_one_read_is_read_whole() {
+        let pid_file = PidFile::new(temp_path("long"));
+        let padded = format!("{}{}\n", " ".repeat(100), 4321);
+        fs::write(pid_file.path(), &padded).unwrap();
+        assert_eq!(pid_file.read_pid().unwrap(), Some(4321));
+        fs::write(pid_file.path(), format!("{}x", "1".repeat(80))).unwrap();
+        assert_eq!(pid_file.digits().unwrap(), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -118,6 +118,17 @@ pub fn is_running(pid: i32) -> bool {
 pub fn pidfd(pid: i32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the process behind `pidfd` has exited (a zombie has), or its
+/// state cannot be told: the caller then looks closer.
+pub fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
+    let mut pollfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut pollfd, 1, 0) != 0 }
 }
 
 /// Reaps our child `pid` if it has exited, without blocking. `Ok(None)`:

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use crate::check;
+use crate::{check, process};
 
 /// Waits until one of `fds` is readable or `until` passes. Returns whether a
 /// descriptor became readable; EINTR is returned as an error, not retried.
@@ -94,6 +94,19 @@ pub struct Events {
     exits: Vec<OwnedFd>,
 }
 
+impl Drop for Events {
+    /// Closing an inotify instance waits for a grace period in the kernel
+    /// (milliseconds on these machines), so a short-lived thread closes it
+    /// off the caller's path; where no thread can start, it closes here.
+    fn drop(&mut self) {
+        if let Some(inotify) = self.inotify.take() {
+            let _ = std::thread::Builder::new()
+                .name("dc-inotify-close".to_owned())
+                .spawn(move || drop(inotify));
+        }
+    }
+}
+
 impl Events {
     pub fn new() -> Events {
         Events::default()
@@ -149,8 +162,7 @@ impl Events {
         let woke = poll_readable(&fds, until)?;
         if woke {
             self.drain_inotify();
-            self.exits
-                .retain(|fd| !poll_readable(&[fd.as_fd()], Some(Instant::now())).unwrap_or(false));
+            self.exits.retain(|fd| !process::has_exited(fd.as_fd()));
         }
         Ok(woke)
     }
