@@ -65,7 +65,11 @@ module Bench
         ping_command: [:tcp, "127.0.0.1", @port], pid_file: pid_file, log_file: log_file)
     end
 
+    # When the daemon began to listen. It records that just after listening,
+    # so start may return a moment before the record exists.
     def ready_at
+      deadline = Bench.now + 5
+      sleep 0.001 until File.exist?(@ready_file) || Bench.now > deadline
       Float(File.read(@ready_file))
     end
   end

@@ -21,8 +21,11 @@ $stdout.sync = true
 File.write(pid_file, Process.pid.to_s)
 sleep(delay) if delay > 0
 server = TCPServer.new("127.0.0.1", Integer(port))
+ready_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 puts "listening on 127.0.0.1:#{port}"
-File.write(ready_file, Process.clock_gettime(Process::CLOCK_MONOTONIC).to_s)
+# Renamed into place, so that a reader never sees it half written.
+File.write("#{ready_file}.tmp", ready_at.to_s)
+File.rename("#{ready_file}.tmp", ready_file)
 trap("TERM") { exit!(0) }
 loop do
   server.accept.close
