@@ -143,15 +143,7 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
 }
 
 fn poll_writable(socket: &OwnedFd, deadline: Instant) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let mut pollfd = libc::pollfd {
-        fd: socket.as_fd().as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-    Ok(check(unsafe { libc::poll(&mut pollfd, 1, millis) })? > 0)
+    wait::poll_for(&[socket.as_fd()], libc::POLLOUT, Some(deadline))
 }
 
 fn socket_error(socket: &OwnedFd) -> io::Result<()> {

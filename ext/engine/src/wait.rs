@@ -15,11 +15,21 @@ use crate::{check, process};
 /// Waits until one of `fds` is readable or `until` passes. Returns whether a
 /// descriptor became readable; EINTR is returned as an error, not retried.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], until: Option<Instant>) -> io::Result<bool> {
+    poll_for(fds, libc::POLLIN, until)
+}
+
+/// Waits until one of `fds` reports one of `events` (or an error or hang-up)
+/// or `until` passes; EINTR is returned as an error.
+pub fn poll_for(
+    fds: &[BorrowedFd<'_>],
+    events: libc::c_short,
+    until: Option<Instant>,
+) -> io::Result<bool> {
     let mut pollfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
             fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
+            events,
             revents: 0,
         })
         .collect();
