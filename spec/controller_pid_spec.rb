@@ -150,10 +150,7 @@ RSpec.describe DaemonController, "#pid and #running?" do
 
     describe "PID reuse" do
       it "is false when the process started long after the PID file was written; the file is removed and the process not signalled" do
-        sleeper = spawn_sleeper
-        write_pid_file(sleeper)
-        past = Time.now - 60
-        File.utime(past, past, pid_file)
+        sleeper = pid_file_naming_a_reused_pid
         allow(Process).to receive(:kill).and_call_original
         expect(controller.running?).to be(false)
         expect(File.exist?(pid_file)).to be(false)

@@ -117,10 +117,7 @@ RSpec.describe DaemonController, "#start" do
     end
 
     it "ignores a PID file that names a reused PID, without signalling that process" do
-      sleeper = spawn_sleeper
-      write_pid_file(sleeper)
-      past = Time.now - 60
-      File.utime(past, past, pid_file)
+      sleeper = pid_file_naming_a_reused_pid
       allow(Process).to receive(:kill).and_call_original
       controller = new_controller
       expect(controller.start).to be(true)

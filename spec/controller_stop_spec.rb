@@ -107,10 +107,7 @@ RSpec.describe DaemonController, "#stop and #restart" do
     end
 
     it "does not signal a process whose PID was reused (PID file older than the process)" do
-      sleeper = spawn_sleeper
-      write_pid_file(sleeper)
-      past = Time.now - 60
-      File.utime(past, past, pid_file)
+      sleeper = pid_file_naming_a_reused_pid
       controller = new_controller
       expect { controller.stop }.not_to raise_error
       expect(Process).not_to have_received(:kill).with(anything, sleeper)

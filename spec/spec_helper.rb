@@ -317,6 +317,16 @@ module DaemonControllerSpecHelper
     ""
   end
 
+  # A running process named by a PID file last written a minute before it
+  # started: its PID was reused, so the file is stale. Returns the PID.
+  def pid_file_naming_a_reused_pid
+    sleeper = spawn_sleeper
+    write_pid_file(sleeper)
+    past = Time.now - 60
+    File.utime(past, past, pid_file)
+    sleeper
+  end
+
   # Stubs a hook with a body that outlasts the start deadline: start must
   # still raise StartTimeout, and only after the hook has finished.
   def expect_hook_not_interrupted(controller, hook)
