@@ -169,7 +169,15 @@ fn socket_error(socket: &OwnedFd) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixListener;
+
+    /// Stops a listener for every holder of its socket: a child forked by a
+    /// concurrent test may still hold a copy until it execs, so dropping ours
+    /// alone would leave the socket listening.
+    fn stop_listening(listener: &impl AsRawFd) {
+        check(unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) }).unwrap();
+    }
 
     #[test]
     fn tcp_pings_follow_the_listener() {
@@ -177,7 +185,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let address = PackedAddress::tcp("127.0.0.1", port).unwrap();
         assert!(connects(&address, CONNECT_TIMEOUT).unwrap());
-        drop(listener);
+        stop_listening(&listener);
         assert!(!connects(&address, CONNECT_TIMEOUT).unwrap());
     }
 
@@ -192,7 +200,7 @@ mod tests {
         );
         let listener = UnixListener::bind(&path).unwrap();
         assert!(connects(&address, CONNECT_TIMEOUT).unwrap());
-        drop(listener);
+        stop_listening(&listener);
         assert!(
             !connects(&address, CONNECT_TIMEOUT).unwrap(),
             "refused is down"
