@@ -35,3 +35,66 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.const_set("ALLOWED_CONNECT_EXCEPTIONS", allowed)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use magnus::error::ErrorType;
+    use magnus::{Error, Ruby};
+
+    use crate::{errors, init, nogvl};
+
+    fn internal_error_message(ruby: &Ruby, error: &Error) -> String {
+        assert!(
+            error.is_kind_of(ruby.get_inner(&errors::ERROR)),
+            "not a DaemonController::Error: {error}"
+        );
+        match error.error_type() {
+            ErrorType::Error(_, message) => message.to_string(),
+            other => panic!("expected a new exception, got {other:?}"),
+        }
+    }
+
+    /// A process boots one Ruby VM at most, so every check that needs one
+    /// lives in this test.
+    #[test]
+    fn panics_become_daemon_controller_errors() {
+        // Errors are reported while the VM is still up: `Ruby::init` tears it
+        // down before it formats an error it is handed.
+        Ruby::init(|ruby| {
+            check_panic_rescue(ruby).unwrap_or_else(|e| panic!("{e}"));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn check_panic_rescue(ruby: &Ruby) -> Result<(), Error> {
+        init(ruby)?;
+
+        let in_method_body =
+            errors::rescue_panics(ruby, || -> Result<(), Error> { panic!("boom") });
+        assert_eq!(
+            internal_error_message(ruby, &in_method_body.unwrap_err()),
+            "internal error in daemon_controller: boom"
+        );
+
+        // A panic without the GVL is carried back over Ruby's C frames
+        // and only then raised as an exception.
+        let without_gvl = errors::rescue_panics(ruby, || {
+            let outcome = nogvl::blocking(ruby, || -> io::Result<()> {
+                panic!("boom without the GVL {}", 42)
+            })?;
+            Ok(outcome.is_ok())
+        });
+        assert_eq!(
+            internal_error_message(ruby, &without_gvl.unwrap_err()),
+            "internal error in daemon_controller: boom without the GVL 42"
+        );
+
+        // Ruby carries on afterwards.
+        let name: String = ruby.eval("DaemonController::StartError.superclass.name")?;
+        assert_eq!(name, "DaemonController::Error");
+        Ok(())
+    }
+}
