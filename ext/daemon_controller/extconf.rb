@@ -28,9 +28,12 @@ rescue LoadError
     \tRUBY=$(RUBY) $(CARGO) build --release --locked --manifest-path $(WORKSPACE)/Cargo.toml -p daemon_controller --target-dir $(CARGO_TARGET_DIR)
     \tcp $(CARGO_TARGET_DIR)/release/libdaemon_controller.so #{library}
 
+    # Copied beside, then renamed into place: processes that have the old
+    # library loaded keep their mapping instead of seeing it rewritten.
     install: #{library}
     \tmkdir -p $(DESTDIR)$(sitearchdir)/daemon_controller
-    \tcp #{library} $(DESTDIR)$(sitearchdir)/daemon_controller/#{library}
+    \tcp #{library} $(DESTDIR)$(sitearchdir)/daemon_controller/#{library}.new
+    \tmv -f $(DESTDIR)$(sitearchdir)/daemon_controller/#{library}.new $(DESTDIR)$(sitearchdir)/daemon_controller/#{library}
 
     clean:
     \trm -f #{library}
