@@ -6,10 +6,11 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
 use daemon_controller_engine::controller::Failure;
+use daemon_controller_engine::messages::{signal_name, Exit, Report};
 use magnus::exception::ExceptionClass;
 use magnus::prelude::*;
 use magnus::value::Lazy;
-use magnus::{Error, RClass, RModule, Ruby};
+use magnus::{Error, Exception, RClass, RModule, RObject, Ruby, Value};
 
 pub static DAEMON_CONTROLLER: Lazy<RClass> =
     Lazy::new(|ruby| ruby.class_object().const_get("DaemonController").unwrap());
@@ -47,6 +48,10 @@ pub fn define(ruby: &Ruby, class: RClass) -> Result<(), Error> {
     }
     class.define_error("StartTimeout", timeout)?;
     class.define_error("StopTimeout", timeout)?;
+    // What a failed command left behind, nil where unknown or not applicable.
+    let readers =
+        ["output", "logs", "exit_status", "signal", "pid"].map(|name| ruby.to_symbol(name));
+    let _: Value = error.funcall("attr_reader", readers)?;
     Ok(())
 }
 
@@ -65,17 +70,51 @@ pub fn io_error(ruby: &Ruby, error: io::Error, path: Option<&std::path::Path>) -
     }
 }
 
+/// The exception for a failed flow. StartError, StartTimeout and StopError
+/// also carry the parts of their message as attributes.
 pub fn failure(ruby: &Ruby, failure: Failure<Error>) -> Error {
     let message = failure.to_string();
-    let class = match failure {
+    let (class, report) = match failure {
         Failure::Seam(error) => return error,
-        Failure::AlreadyStarted(_) => &ALREADY_STARTED,
-        Failure::Start(_) => &START_ERROR,
-        Failure::StartTimeout(_) => &START_TIMEOUT,
-        Failure::Stop(_) => &STOP_ERROR,
-        Failure::StopTimeout(_) => &STOP_TIMEOUT,
+        Failure::AlreadyStarted(_) => (&ALREADY_STARTED, None),
+        Failure::Start(report) => (&START_ERROR, Some(report)),
+        Failure::StartTimeout(report) => (&START_TIMEOUT, Some(report)),
+        Failure::Stop(report) => (&STOP_ERROR, Some(report)),
+        Failure::StopTimeout(_) => (&STOP_TIMEOUT, None),
     };
-    Error::new(ruby.get_inner(class), message)
+    let exception = match ruby.get_inner(class).new_instance((message,)) {
+        Ok(exception) => exception,
+        Err(e) => return e,
+    };
+    if let Some(report) = report {
+        if let Err(e) = set_report(&exception, report) {
+            return e;
+        }
+    }
+    exception.into()
+}
+
+fn set_report(exception: &Exception, report: Report) -> Result<(), Error> {
+    // Exceptions are plain objects (T_OBJECT) on every Ruby.
+    let Some(exception) = RObject::from_value(exception.as_value()) else {
+        return Ok(());
+    };
+    let (exit_status, signal) = match report.exit {
+        Some(Exit::Status(code)) => (Some(code), None),
+        Some(Exit::Signal(number)) => (None, Some(number)),
+        None => (None, None),
+    };
+    exception.ivar_set("@output", report.output)?;
+    exception.ivar_set("@logs", report.logs)?;
+    exception.ivar_set("@exit_status", exit_status)?;
+    exception.ivar_set(
+        "@signal",
+        signal.map(|number| match signal_name(number) {
+            Some(name) => format!("SIG{name}"),
+            None => number.to_string(),
+        }),
+    )?;
+    exception.ivar_set("@pid", report.pid)
 }
 
 /// Runs a method body, turning a Rust panic into a Ruby exception
