@@ -112,6 +112,10 @@ end
 
 track.call
 Signal.trap("TERM", "IGNORE") if options[:ignore_sigterm]
+# Unbuffered, as a program logging to its output should be: nothing is lost
+# to exit! or a signal.
+$stdout.sync = true
+$stderr.sync = true
 
 if options[:message_before_log]
   $stdout.puts(options[:message_before_log])

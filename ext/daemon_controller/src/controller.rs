@@ -3,6 +3,7 @@
 //! seam's native implementation is a private method here.
 
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -44,6 +45,9 @@ pub struct RbController {
     /// The deadline of the start or stop in progress, which seams running
     /// callbacks and commands respect.
     deadline: Mutex<Option<Instant>>,
+    /// Set while `spawn_daemon` runs the start command, which `make_pid_file`
+    /// treats apart from stop and restart commands.
+    spawning_daemon: AtomicBool,
 }
 
 impl DataTypeFunctions for RbController {
@@ -426,7 +430,10 @@ fn spawn_daemon(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
             StartCommand::Text(text) => ruby.str_new(text).as_value(),
             StartCommand::Callable(callable) => controller.call_before_deadline(ruby, *callable)?,
         };
-        controller.funcall("run_command", (command,))
+        controller.spawning_daemon.store(true, Ordering::Relaxed);
+        let result = controller.funcall("run_command", (command,));
+        controller.spawning_daemon.store(false, Ordering::Relaxed);
+        result
     })
 }
 
@@ -437,8 +444,15 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?
             .to_string()?;
         let keep_fds = controller.keep_fds(ruby)?;
-        let output = if is_own_std_channel(&config.settings.log_file) {
+        let log_file = &config.settings.log_file;
+        // A program we make the PID file for runs in the foreground and
+        // writes no log of its own: its output is its log.
+        let makes_pid_file =
+            config.settings.make_pid_file && controller.spawning_daemon.load(Ordering::Relaxed);
+        let output = if is_own_std_channel(log_file) {
             Output::Inherit
+        } else if makes_pid_file {
+            Output::Append(log_file)
         } else {
             Output::Capture
         };
@@ -448,6 +462,7 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             keep_fds: &keep_fds,
             output,
             daemonize: config.daemonize_for_me,
+            exec_in_shell: makes_pid_file,
         };
         controller.debug(ruby, || format!("Running command: {command}"));
         let spawned = spawn::spawn(&spec).map_err(|e| {
@@ -457,6 +472,12 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             )
         })?;
         let pid = spawned.pid();
+        // The PID a result reports: the program's own where the PID file
+        // is ours to write.
+        let reported_pid = match makes_pid_file {
+            true => spawned.daemon_pid().unwrap_or(pid),
+            false => pid,
+        };
         let exited = controller.wait_for(ruby, &spawned, controller.deadline())?;
         let output = spawned.output();
         if !exited {
@@ -472,14 +493,17 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             Ok(pair) => pair.entry::<Value>(1)?,
             // Someone else (a Process.wait(-1) elsewhere) reaped it first.
             Err(e) if e.is_kind_of(ruby.exception_system_call_error()) => {
-                return ruby.get_inner(&OK_RESULT).new_instance((pid, output));
+                return ruby
+                    .get_inner(&OK_RESULT)
+                    .new_instance((reported_pid, output));
             }
             Err(e) => return Err(e),
         };
         controller.debug(ruby, || format!("Command exited, PID {pid}"));
         let succeeded: Value = status.funcall("success?", ())?;
         if succeeded.to_bool() {
-            ruby.get_inner(&OK_RESULT).new_instance((pid, output))
+            ruby.get_inner(&OK_RESULT)
+                .new_instance((reported_pid, output))
         } else {
             ruby.get_inner(&ERROR_RESULT)
                 .new_instance((pid, output, status))
@@ -534,6 +558,7 @@ fn ping_command(ruby: &Ruby, controller: Controller, command: &str) -> Result<bo
         keep_fds: &[],
         output: Output::System,
         daemonize: false,
+        exec_in_shell: false,
     };
     let Ok(spawned) = spawn::spawn(&spec) else {
         return Ok(false);

@@ -23,7 +23,7 @@ const MANDATORY: [&str; 5] = [
     "pid_file",
     "log_file",
 ];
-const OPTIONAL: [&str; 15] = [
+const OPTIONAL: [&str; 16] = [
     "lock_file",
     "stop_command",
     "restart_command",
@@ -36,6 +36,7 @@ const OPTIONAL: [&str; 15] = [
     "stop_graceful_signal",
     "dont_stop_if_pid_file_invalid",
     "daemonize_for_me",
+    "make_pid_file",
     "keep_ios",
     "env",
     "logger",
@@ -394,7 +395,15 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         stop_signal: options.stop_signal()?,
         has_stop_command: stop_command.is_some(),
         dont_stop_if_pid_file_invalid: options.truthy("dont_stop_if_pid_file_invalid"),
+        make_pid_file: options.truthy("make_pid_file"),
     };
+    let daemonize_for_me = options.truthy("daemonize_for_me");
+    if settings.make_pid_file && !daemonize_for_me {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            "option :make_pid_file needs daemonize_for_me: true (the program must not daemonize itself)",
+        ));
+    }
     Ok(Config {
         settings,
         lock_file: LockFile::new(absolute_path(&lock_file)),
@@ -403,7 +412,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         stop_command,
         restart_command: options.optional_string("restart_command")?,
         before_start: options.callable("before_start")?,
-        daemonize_for_me: options.truthy("daemonize_for_me"),
+        daemonize_for_me,
         keep_ios: options.keep_ios()?,
         env: options.env()?,
         logger: options.logger()?,

@@ -36,6 +36,9 @@ pub struct Settings {
     pub stop_signal: String,
     pub has_stop_command: bool,
     pub dont_stop_if_pid_file_invalid: bool,
+    /// The program neither daemonizes nor writes a PID file: the PID of the
+    /// process running the start command goes into the PID file.
+    pub make_pid_file: bool,
 }
 
 /// What running a command (start or stop command) came to.
@@ -312,7 +315,10 @@ impl<S: Seams> Start<'_, S> {
                     Some(pid),
                 )))
             }
-            CommandOutcome::Succeeded { output, .. } => {
+            CommandOutcome::Succeeded { output, pid } => {
+                if self.flow.settings.make_pid_file {
+                    self.make_pid_file(pid, &output)?;
+                }
                 match self.wait_until_ready() {
                     Ok(()) => {}
                     Err(Unready::TimedOut) => return self.abort(output),
@@ -325,6 +331,38 @@ impl<S: Seams> Start<'_, S> {
                 }
             }
         }
+    }
+
+    /// Writes the PID file for a program that writes none. Without a PID to
+    /// write (a stubbed start, say) the PID-file wait decides as usual.
+    fn make_pid_file(
+        &self,
+        pid: Option<i32>,
+        output: &Option<String>,
+    ) -> Result<(), Failure<S::Error>> {
+        let Some(pid) = pid else {
+            return Ok(());
+        };
+        let pid_file = &self.flow.settings.pid_file;
+        self.flow
+            .seams
+            .debug(|| format!("Writing PID {pid} to {}", pid_file.path().display()));
+        let Err(error) = pid_file.write(pid) else {
+            return Ok(());
+        };
+        // Nothing could find the program again: end it, and say why.
+        self.flow.kill_if_present("SIGTERM", pid)?;
+        let note = format!("cannot write {}: {error}", pid_file.path().display());
+        let output = match output.as_deref().map(crate::messages::strip) {
+            Some(printed) if !printed.is_empty() => format!("{printed}\n{note}"),
+            _ => note,
+        };
+        Err(Failure::Start(self.report(
+            Some(output),
+            None,
+            false,
+            Some(pid),
+        )))
     }
 
     /// A timeout error from a seam ends the start with `on_timeout`; any

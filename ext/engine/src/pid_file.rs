@@ -127,6 +127,21 @@ impl PidFile {
         fs::metadata(&self.path).is_ok_and(|m| m.len() != 0)
     }
 
+    /// Writes `pid` as a daemon would: "<pid>\n", complete or not at all
+    /// (written beside the file, then renamed into place), so a reader never
+    /// sees it half-written.
+    pub fn write(&self, pid: i32) -> io::Result<()> {
+        let mut staging = self.path.clone().into_os_string();
+        staging.push(format!(".{}.new", std::process::id()));
+        let staging = PathBuf::from(staging);
+        let written =
+            fs::write(&staging, format!("{pid}\n")).and_then(|()| fs::rename(&staging, &self.path));
+        if written.is_err() {
+            let _ = fs::remove_file(&staging);
+        }
+        written
+    }
+
     /// Deletes the file; a file that cannot be deleted is left alone, as the
     /// original gem does.
     pub fn delete(&self) {
@@ -223,6 +238,21 @@ mod tests {
         assert_eq!(
             pid_file.running_pid().unwrap(),
             Some(std::process::id() as i32)
+        );
+    }
+
+    #[test]
+    fn written_files_name_the_pid_on_a_line_of_their_own() {
+        let pid_file = PidFile::new(temp_path("write"));
+        pid_file.write(4242).unwrap();
+        assert_eq!(fs::read_to_string(pid_file.path()).unwrap(), "4242\n");
+        pid_file.write(7).unwrap();
+        assert_eq!(pid_file.read_pid().unwrap(), Some(7));
+        pid_file.delete();
+        let unwritable = PidFile::new("/nonexistent-dir/daemon.pid");
+        assert_eq!(
+            unwritable.write(1).unwrap_err().kind(),
+            io::ErrorKind::NotFound
         );
     }
 

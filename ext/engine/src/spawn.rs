@@ -8,7 +8,8 @@ use std::env;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -22,11 +23,13 @@ use crate::{check, process, wait};
 
 /// Where a command's standard output and error go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
+pub enum Output<'a> {
     /// To a temporary file, read back when the command has exited.
     Capture,
     /// To our own stdout/stderr (the log file is one of them).
     Inherit,
+    /// Appended to a file: the log file of a program that writes none.
+    Append(&'a Path),
     /// Like Ruby's `system`: every standard channel, stdin included, inherited.
     System,
 }
@@ -38,10 +41,13 @@ pub struct CommandSpec<'a> {
     pub env: &'a [(String, Option<String>)],
     /// Descriptors the command inherits at the same numbers.
     pub keep_fds: &'a [RawFd],
-    pub output: Output,
+    pub output: Output<'a>,
     /// Run in a new session, detached: the spawned process exits at once and
     /// its child runs the command.
     pub daemonize: bool,
+    /// Have the shell, where one is needed, replace itself with a single
+    /// simple command, so that the command's PID is the program's own.
+    pub exec_in_shell: bool,
 }
 
 /// A spawned command, not reaped yet.
@@ -50,6 +56,9 @@ pub struct Spawned {
     pid: i32,
     output: Option<File>,
     exit_fd: Option<OwnedFd>,
+    /// Daemonized commands: where the detaching process wrote the PID of the
+    /// child that runs the command.
+    daemon_pid_pipe: Option<File>,
 }
 
 const SHELL_METACHARACTERS: &[u8] = b"*?{}[]<>()~&|\\$;'`\"\n#";
@@ -78,6 +87,30 @@ pub fn needs_shell(command: &str) -> bool {
             assignment || SHELL_WORDS.contains(&first)
         }
     }
+}
+
+/// Whether prefixing `exec` keeps the command's meaning: no unquoted list,
+/// pipeline or subshell operator, no leading assignment, no shell word.
+fn is_single_program(command: &str) -> bool {
+    let first = command.split_ascii_whitespace().next().unwrap_or("");
+    if first.contains('=') || SHELL_WORDS.contains(&first) {
+        return false;
+    }
+    let mut quote = None;
+    let mut escaped = false;
+    for c in command.chars() {
+        match (quote, c) {
+            _ if escaped => escaped = false,
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('\''), _) => {}
+            (_, '\\') => escaped = true,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';' | '&' | '|' | '\n' | '(' | ')') => return false,
+            (None, _) => {}
+        }
+    }
+    true
 }
 
 /// Whether `program` can be executed, searching `path` as execvp(3) would.
@@ -115,7 +148,12 @@ impl CommandSpec<'_> {
             command
         } else {
             let mut command = Command::new("/bin/sh");
-            command.arg0("sh").arg("-c").arg(self.command);
+            command.arg0("sh").arg("-c");
+            if self.exec_in_shell && is_single_program(self.command) {
+                command.arg(format!("exec {}", self.command));
+            } else {
+                command.arg(self.command);
+            }
             command
         };
         for (name, value) in self.env {
@@ -191,35 +229,64 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
             command.stdin(Stdio::null());
             None
         }
+        Output::Append(path) => {
+            let file = File::options().append(true).create(true).open(path)?;
+            command
+                .stdin(Stdio::null())
+                .stdout(file.try_clone()?)
+                .stderr(file);
+            None
+        }
         Output::System => None,
+    };
+    // Daemonizing happens in `pre_exec`, which `Output::System` skips.
+    let daemonize = spec.daemonize && spec.output != Output::System;
+    let (daemon_pid_pipe, daemon_pid_writer) = match daemonize {
+        true => pipe().map(|(reader, writer)| (Some(reader), Some(writer)))?,
+        false => (None, None),
     };
     if spec.output != Output::System {
         let keep: Vec<RawFd> = spec.keep_fds.iter().copied().filter(|&fd| fd > 2).collect();
         let limit = descriptor_limit();
-        let daemonize = spec.daemonize;
+        let writer_fd = daemon_pid_writer.as_ref().map(|writer| writer.as_raw_fd());
         // Runs in the forked child: only async-signal-safe calls.
         unsafe {
             command.pre_exec(move || {
                 close_other_descriptors(&keep, limit);
-                if daemonize {
+                if let Some(writer_fd) = writer_fd {
                     libc::setsid();
                     match libc::fork() {
                         -1 => return Err(io::Error::last_os_error()),
                         0 => {}
-                        _ => libc::_exit(0),
+                        daemon_pid => {
+                            let bytes = daemon_pid.to_ne_bytes();
+                            libc::write(writer_fd, bytes.as_ptr().cast(), bytes.len());
+                            libc::_exit(0)
+                        }
                     }
                 }
                 Ok(())
             });
         }
     }
-    let child = command.spawn()?;
-    let pid = child.id() as i32;
+    let child = command.spawn();
+    // Ours closes now; the other copies went with the detaching process and
+    // with the exec, so reading the pipe cannot block.
+    drop(daemon_pid_writer);
+    let pid = child?.id() as i32;
     Ok(Spawned {
         pid,
         output,
         exit_fd: process::pidfd(pid),
+        daemon_pid_pipe,
     })
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> io::Result<(File, File)> {
+    let mut fds = [0; 2];
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
 /// Marks every descriptor above 2 close-on-exec, then clears the flag on
@@ -270,6 +337,15 @@ impl Spawned {
         }
     }
 
+    /// For a daemonized command: the PID of the process that runs it (the
+    /// one that detached has exited by the time `spawn` returns).
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let mut bytes = [0; 4];
+        let mut pipe = self.daemon_pid_pipe.as_ref()?;
+        pipe.read_exact(&mut bytes).ok()?;
+        Some(i32::from_ne_bytes(bytes))
+    }
+
     /// What the command printed so far, stripped; `None` when not captured.
     pub fn output(&self) -> Option<String> {
         let file = self.output.as_ref()?;
@@ -318,6 +394,7 @@ mod tests {
             keep_fds: &[],
             output: Output::Capture,
             daemonize: false,
+            exec_in_shell: false,
         }
     }
 
@@ -406,6 +483,72 @@ mod tests {
         assert!(spawned.wait_exit(None).unwrap());
         let status = spawned.reap().unwrap().unwrap();
         assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);
+    }
+
+    #[test]
+    fn daemonized_commands_report_the_detached_pid() {
+        let marker = std::env::temp_dir().join(format!("dc-daemon-pid-{}", std::process::id()));
+        // Through the shell, which execs the program it is asked to run.
+        let command = format!("sh -c 'echo $$ > {}; exec sleep 5'", marker.display());
+        let spec = CommandSpec {
+            daemonize: true,
+            exec_in_shell: true,
+            ..capture(&command)
+        };
+        let spawned = spawn(&spec).unwrap();
+        let daemon_pid = spawned.daemon_pid().unwrap();
+        assert_ne!(daemon_pid, spawned.pid());
+        assert!(spawned.wait_exit(None).unwrap());
+        assert_eq!(spawned.reap().unwrap(), Some(0));
+        let written = (0..500).find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            std::fs::read_to_string(&marker)
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+        });
+        assert_eq!(written.unwrap().trim(), daemon_pid.to_string());
+        unsafe { libc::kill(daemon_pid, libc::SIGKILL) };
+        let _ = std::fs::remove_file(&marker);
+        let undetached = spawn(&capture("true")).unwrap();
+        assert_eq!(undetached.daemon_pid(), None);
+        undetached.wait_exit(None).unwrap();
+        undetached.reap().unwrap();
+    }
+
+    #[test]
+    fn only_single_programs_are_execed_by_the_shell() {
+        for single in [
+            "nginx -g 'daemon off;'",
+            "prog \"$HOME;\"/x",
+            "a > log",
+            "echo a\\;b",
+        ] {
+            assert!(is_single_program(single), "{single}");
+        }
+        for compound in [
+            "a; b", "a && b", "a | b", "(a)", "FOO=1 a", "exec a", "x $(y)",
+        ] {
+            assert!(!is_single_program(compound), "{compound}");
+        }
+    }
+
+    #[test]
+    fn appended_output_goes_to_the_file() {
+        let path = std::env::temp_dir().join(format!("dc-append-{}.log", std::process::id()));
+        std::fs::write(&path, "before\n").unwrap();
+        let spec = CommandSpec {
+            output: Output::Append(&path),
+            ..capture("sh -c 'echo out; echo err >&2'")
+        };
+        let spawned = spawn(&spec).unwrap();
+        assert!(spawned.wait_exit(None).unwrap());
+        spawned.reap().unwrap();
+        assert_eq!(spawned.output(), None);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "before\nout\nerr\n"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
