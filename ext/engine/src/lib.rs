@@ -3,9 +3,11 @@
 //! these types and implement [`controller::Seams`] by Ruby method dispatch.
 
 pub mod controller;
+pub mod http;
 pub mod lock_file;
 pub mod log_file;
 pub mod messages;
+pub mod notify;
 pub mod pid_file;
 pub mod ping;
 pub mod process;

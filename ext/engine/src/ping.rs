@@ -91,6 +91,17 @@ fn as_bytes<T>(value: &T) -> &[u8] {
 /// errors are errors. EINTR while waiting is retried until the timeout, which
 /// is short.
 pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> {
+    connect_stream(address, Instant::now() + timeout).map(|socket| socket.is_some())
+}
+
+/// Connects a nonblocking, close-on-exec stream socket to `address` before
+/// `deadline`, for callers that go on to talk over it. Refusal, a missing
+/// socket file and the deadline passing are `Ok(None)`; other errors are
+/// errors. EINTR while waiting is retried until the deadline.
+pub(crate) fn connect_stream(
+    address: &PackedAddress,
+    deadline: Instant,
+) -> io::Result<Option<OwnedFd>> {
     let fd = check(unsafe {
         libc::socket(
             address.domain,
@@ -99,7 +110,6 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
         )
     })?;
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let deadline = Instant::now() + timeout;
     let outcome = loop {
         let connected = check(unsafe {
             libc::connect(
@@ -110,11 +120,11 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
         });
         match connected {
             Ok(_) => break Ok(()),
-            // A Unix listener whose backlog is full: retry until the timeout.
+            // A Unix listener whose backlog is full: retry until the deadline.
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 match wait::sleep_until(deadline.min(now + UNIX_RETRY_DELAY)) {
                     Err(e) if !crate::is_interrupted(&e) => return Err(e),
@@ -124,7 +134,7 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 let completed = loop {
                     match poll_writable(&socket, deadline) {
-                        Ok(false) => return Ok(false),
+                        Ok(false) => return Ok(None),
                         Ok(true) => break socket_error(&socket),
                         Err(e) if crate::is_interrupted(&e) => continue,
                         Err(e) => return Err(e),
@@ -136,8 +146,8 @@ pub fn connects(address: &PackedAddress, timeout: Duration) -> io::Result<bool> 
         }
     };
     match outcome {
-        Ok(()) => Ok(true),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)) => Ok(false),
+        Ok(()) => Ok(Some(socket)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)) => Ok(None),
         Err(e) => Err(e),
     }
 }
