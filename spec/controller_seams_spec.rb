@@ -125,8 +125,16 @@ RSpec.describe DaemonController, "seams" do
   describe "pid_file_available?" do
     it "is checked until it is true, and never after" do
       controller = new_controller
-      expect(controller).to receive(:pid_file_available?).exactly(3).times.and_return(false, false, true)
+      answers = []
+      # Two made-up misses, then the real answer (which waits for the file).
+      allow(controller).to receive(:pid_file_available?).and_wrap_original do |original|
+        answers << (answers.size < 2 ? false : original.call)
+        answers.last
+      end
       expect(controller.start).to be(true)
+      expect(answers.first(2)).to eq([false, false])
+      expect(answers.last).to be(true)
+      expect(answers.count(true)).to eq(1)
     end
 
     it "rechecks at least every 0.1 s even without file events" do

@@ -2,14 +2,17 @@
 //! the flows are reached by Ruby method dispatch on the controller, and each
 //! seam's native implementation is a private method here.
 
-use std::os::fd::RawFd;
+use std::borrow::Cow;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use daemon_controller_engine::controller::{self as flows, CommandOutcome, Seams};
+use daemon_controller_engine::controller::{self as flows, CommandOutcome, Failure, Seams};
+use daemon_controller_engine::http;
 use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
+use daemon_controller_engine::notify::NotifySocket;
 use daemon_controller_engine::ping::{self, PackedAddress};
 use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
 use magnus::gc::Marker;
@@ -36,6 +39,10 @@ static ESRCH: Lazy<ExceptionClass> = Lazy::new(|ruby| {
         .unwrap()
 });
 
+/// How long an HTTP ping may take to get a status line. Short, because an
+/// interrupt (Ctrl-C, Thread#raise) waits for the ping to end.
+const HTTP_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 static PROCESS: Lazy<RModule> = Lazy::new(|ruby| ruby.class_object().const_get("Process").unwrap());
 
 #[derive(Default, magnus::TypedData)]
@@ -46,8 +53,10 @@ pub struct RbController {
     /// callbacks and commands respect.
     deadline: Mutex<Option<Instant>>,
     /// Set while `spawn_daemon` runs the start command, which `make_pid_file`
-    /// treats apart from stop and restart commands.
+    /// and `[:notify]` treat apart from stop and restart commands.
     spawning_daemon: AtomicBool,
+    /// With `ping_command: [:notify]`, the socket of the start in progress.
+    notify: Mutex<Option<NotifySocket>>,
 }
 
 impl DataTypeFunctions for RbController {
@@ -61,6 +70,12 @@ impl DataTypeFunctions for RbController {
 type Controller = Obj<RbController>;
 
 impl RbController {
+    fn notify_socket(&self) -> std::sync::MutexGuard<'_, Option<NotifySocket>> {
+        self.notify
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn config(&self, ruby: &Ruby) -> Result<&Config, Error> {
         self.config.get().ok_or_else(|| {
             Error::new(
@@ -234,6 +249,11 @@ impl Seams for RubySeams<'_> {
             .funcall::<_, _, Value>("kill", (signal, pid))
             .map(drop)
     }
+
+    fn readiness_fd(&self) -> Option<OwnedFd> {
+        let socket = self.controller.notify_socket();
+        socket.as_ref()?.as_fd().try_clone_to_owned().ok()
+    }
 }
 
 fn seams<'a>(ruby: &'a Ruby, controller: Controller, config: &'a Config) -> RubySeams<'a> {
@@ -262,9 +282,28 @@ fn start(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
     rescue_panics(ruby, || {
         let config = controller.config(ruby)?;
         let _lock = controller.lock(ruby, LockKind::Exclusive)?;
-        flows::start(&config.settings, &seams(ruby, controller, config))
-            .map_err(|f| errors::failure(ruby, f))?;
+        start_daemon(ruby, controller, config)?;
         Ok(true)
+    })
+}
+
+/// The start flow, with the caller holding the exclusive lock. With
+/// `[:notify]` a fresh notification socket lives as long as the start, and
+/// what the daemon said of itself joins the error report.
+fn start_daemon(ruby: &Ruby, controller: Controller, config: &Config) -> Result<(), Error> {
+    if let PingCommand::Notify = config.ping_command {
+        let socket = NotifySocket::bind().map_err(|e| errors::io_error(ruby, e, None))?;
+        *controller.notify_socket() = Some(socket);
+    }
+    let result = flows::start(&config.settings, &seams(ruby, controller, config));
+    let socket = controller.notify_socket().take();
+    result.map_err(|mut failure| {
+        if let (Failure::Start(report) | Failure::StartTimeout(report), Some(socket)) =
+            (&mut failure, socket)
+        {
+            report.statuses = socket.statuses().to_vec();
+        }
+        errors::failure(ruby, failure)
     })
 }
 
@@ -304,10 +343,7 @@ fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
                 }
             }
         };
-        Err(Error::new(
-            ruby.get_inner(&errors::START_ERROR),
-            report.to_string(),
-        ))
+        Err(errors::failure(ruby, Failure::Start(report)))
     })
 }
 
@@ -357,7 +393,7 @@ fn connect(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
         let _lock = controller.lock(ruby, LockKind::Exclusive)?;
         let seams = seams(ruby, controller, config);
         if !seams.daemon_is_running()? {
-            flows::start(&config.settings, &seams).map_err(|f| errors::failure(ruby, f))?;
+            start_daemon(ruby, controller, config)?;
         }
         let message = match try_connect(ruby, block)? {
             Ok(Some(connection)) => return Ok(connection),
@@ -456,9 +492,16 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         } else {
             Output::Capture
         };
+        let mut env = Cow::Borrowed(config.env.as_slice());
+        if controller.spawning_daemon.load(Ordering::Relaxed) {
+            if let Some(socket) = controller.notify_socket().as_ref() {
+                let path = socket.path().to_string_lossy().into_owned();
+                env.to_mut().push(("NOTIFY_SOCKET".to_owned(), Some(path)));
+            }
+        }
         let spec = CommandSpec {
             command: &command,
-            env: &config.env,
+            env: &env,
             keep_fds: &keep_fds,
             output,
             daemonize: config.daemonize_for_me,
@@ -527,6 +570,20 @@ fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error>
                     PackedAddress::unix(path).map_err(|e| errors::io_error(ruby, e, None))?;
                 ping_address(ruby, &address)?
             }
+            PingCommand::Http(target) => {
+                nogvl::blocking(ruby, || http::is_up(target, HTTP_PING_TIMEOUT))?
+                    .map_err(|e| errors::io_error(ruby, e, None))?
+            }
+            // Outside a start there is no socket, and so no readiness.
+            PingCommand::Notify => match controller.notify_socket().as_mut() {
+                Some(socket) => {
+                    socket
+                        .receive()
+                        .map_err(|e| errors::io_error(ruby, e, None))?;
+                    socket.is_ready()
+                }
+                None => false,
+            },
         };
         Ok(ruby.into_value(up))
     })

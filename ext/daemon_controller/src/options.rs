@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use daemon_controller_engine::controller::Settings;
+use daemon_controller_engine::http::HttpTarget;
 use daemon_controller_engine::lock_file::{absolute_path, LockFile};
 use daemon_controller_engine::pid_file::PidFile;
 use magnus::gc::Marker;
@@ -50,8 +51,14 @@ pub enum StartCommand {
 
 pub enum PingCommand {
     Command(String),
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(Vec<u8>),
+    Http(HttpTarget),
+    /// Up once the program sends READY=1 on its NOTIFY_SOCKET.
+    Notify,
     Callable(Opaque<Value>),
 }
 
@@ -192,7 +199,7 @@ impl<'a> Options<'a> {
         }
         let invalid = || {
             self.argument_error(format!(
-                "option :ping_command must be a command String, [:tcp, host, port], [:unix, path] or callable, not {}",
+                "option :ping_command must be a command String, [:tcp, host, port], [:unix, path], [:http, url], [:notify] or callable, not {}",
                 value.inspect()
             ))
         };
@@ -220,6 +227,15 @@ impl<'a> Options<'a> {
                     .into_os_string()
                     .into_encoded_bytes(),
             )),
+            ("http", [url]) => {
+                let url = RString::from_value(*url).ok_or_else(invalid)?.to_string()?;
+                HttpTarget::parse(&url)
+                    .map(PingCommand::Http)
+                    .map_err(|reason| {
+                        self.argument_error(format!("option :ping_command: {reason}"))
+                    })
+            }
+            ("notify", []) => Ok(PingCommand::Notify),
             _ => Err(invalid()),
         }
     }

@@ -141,6 +141,11 @@ pub trait Seams {
     fn run_stop_command(&self) -> Result<CommandOutcome, Self::Error>;
     /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
     fn kill(&self, signal: &str, pid: i32) -> Result<(), Self::Error>;
+    /// A descriptor that becomes readable when a ping may now succeed (a
+    /// readiness notification), to wake the ping wait early.
+    fn readiness_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        None
+    }
 }
 
 trait IntoFailure<T, E> {
@@ -417,6 +422,7 @@ impl<S: Seams> Start<'_, S> {
             exit,
             timed_out,
             pid,
+            ..Report::default()
         }
     }
 
@@ -468,6 +474,9 @@ impl<S: Seams> Start<'_, S> {
         // is ready, say) wakes the wait for an early ping.
         if let Ok(Some(pid)) = settings.pid_file.read_pid() {
             events.watch_exit(pid);
+        }
+        if let Some(fd) = seams.readiness_fd() {
+            events.watch_readable(fd);
         }
         let mut backoff = Backoff::new(settings.ping_interval);
         loop {

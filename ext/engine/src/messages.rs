@@ -55,6 +55,9 @@ pub struct Report {
     pub exit: Option<Exit>,
     pub timed_out: bool,
     pub pid: Option<i32>,
+    /// What the daemon said of itself (sd_notify `STATUS=` lines), shown
+    /// after the output and logs.
+    pub statuses: Vec<String>,
 }
 
 impl fmt::Display for Report {
@@ -80,6 +83,11 @@ impl fmt::Display for Report {
             .into_iter()
             .filter(|part| !part.is_empty())
             .map(str::to_owned)
+            .chain(
+                self.statuses
+                    .iter()
+                    .map(|status| format!("status: {status}")),
+            )
             .collect();
         if !tail.is_empty() {
             lines.push(format!("({})", tail.join("; ")));
@@ -108,7 +116,7 @@ mod tests {
             logs: logs.map(str::to_owned),
             exit,
             timed_out,
-            pid: None,
+            ..Report::default()
         }
         .to_string()
     }
@@ -182,5 +190,19 @@ mod tests {
     fn wait_statuses_decode() {
         assert_eq!(Exit::from_wait_status(1 << 8), Exit::Status(1));
         assert_eq!(Exit::from_wait_status(9), Exit::Signal(9));
+    }
+
+    #[test]
+    fn notify_statuses_follow_the_output_and_logs() {
+        let report = Report {
+            logs: Some("listening\n".to_owned()),
+            statuses: vec!["loading data".to_owned(), "disk full".to_owned()],
+            timed_out: true,
+            ..Report::default()
+        };
+        assert_eq!(
+            report.to_string(),
+            "listening\nstatus: loading data\nstatus: disk full\n(timed out)"
+        );
     }
 }

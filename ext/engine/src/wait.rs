@@ -96,12 +96,13 @@ impl Backoff {
     }
 }
 
-/// The things a wait reacts to: files changing in watched directories and
-/// watched processes exiting.
+/// The things a wait reacts to: files changing in watched directories,
+/// watched processes exiting, and messages arriving on watched sockets.
 #[derive(Debug, Default)]
 pub struct Events {
     inotify: Option<OwnedFd>,
     exits: Vec<OwnedFd>,
+    readable: Vec<OwnedFd>,
 }
 
 impl Drop for Events {
@@ -158,6 +159,12 @@ impl Events {
         }
     }
 
+    /// Wakes waits when `fd` has something to read. Whoever reads it must
+    /// drain it, or every later wait returns at once.
+    pub fn watch_readable(&mut self, fd: OwnedFd) {
+        self.readable.push(fd);
+    }
+
     /// Waits for an event or `until`; returns whether an event ended the
     /// wait. EINTR is returned as an error. A process whose exit was seen is
     /// no longer watched, so that its readable pidfd does not turn later
@@ -167,6 +174,7 @@ impl Events {
             .inotify
             .iter()
             .chain(&self.exits)
+            .chain(&self.readable)
             .map(|fd| fd.as_fd())
             .collect();
         let woke = poll_readable(&fds, until)?;

@@ -1,0 +1,75 @@
+# frozen_string_literal: true
+
+# A foreground program for the readiness specs (run it with make_pid_file).
+#
+#   ruby spec/support/readiness_daemon.rb [flags]
+#
+#   --status TEXT        send STATUS=TEXT on $NOTIFY_SOCKET (repeatable, in order)
+#   --ready-after SECS   then, after SECS, send READY=1 (never without this flag)
+#   --exit-after SECS    exit 1 after SECS instead of running on
+#   --http-port PORT     answer HTTP on 127.0.0.1:PORT ...
+#   --http-status CODE   ... with this status (default 200) ...
+#   --http-after SECS    ... from SECS after starting (refused before)
+#
+# It prints "notify socket: <path or none>" to stdout first, then runs until
+# SIGTERM.
+
+require "socket"
+
+statuses = []
+ready_after = nil
+exit_after = nil
+http_port = nil
+http_status = 200
+http_after = 0.0
+args = ARGV.dup
+until args.empty?
+  flag = args.shift
+  value = args.shift
+  case flag
+  when "--status" then statuses << value
+  when "--ready-after" then ready_after = Float(value)
+  when "--exit-after" then exit_after = Float(value)
+  when "--http-port" then http_port = Integer(value)
+  when "--http-status" then http_status = Integer(value)
+  when "--http-after" then http_after = Float(value)
+  else abort "readiness_daemon: unknown flag #{flag}"
+  end
+end
+
+$stdout.sync = true
+socket_path = ENV.fetch("NOTIFY_SOCKET", nil)
+puts "notify socket: #{socket_path || 'none'}"
+Signal.trap("TERM") { exit!(0) }
+
+notify = lambda do |message|
+  next unless socket_path
+
+  Socket.new(:UNIX, :DGRAM).tap { |s| s.send(message, 0, Socket.sockaddr_un(socket_path)) }.close
+end
+
+statuses.each { |status| notify.call("STATUS=#{status}") }
+threads = []
+if ready_after
+  threads << Thread.new do
+    sleep ready_after
+    notify.call("READY=1")
+  end
+end
+if http_port
+  threads << Thread.new do
+    sleep http_after
+    server = TCPServer.new("127.0.0.1", http_port)
+    loop do
+      client = server.accept
+      client.gets
+      client.write("HTTP/1.1 #{http_status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+      client.close
+    end
+  end
+end
+if exit_after
+  sleep exit_after
+  exit!(1)
+end
+sleep
