@@ -14,8 +14,10 @@ Gem::Specification.new do |spec|
   spec.authors = ["The daemon_controller authors"]
   spec.homepage = "https://github.com/daemon-controller/daemon_controller"
   spec.required_ruby_version = ">= 2.7"
-  spec.files = Dir["lib/**/*.rb", "ext/**/{*.rb,*.rs,Cargo.toml}", "Cargo.toml", "Cargo.lock",
+  spec.files = Dir["lib/**/*.rb", "exe/*", "ext/**/{*.rb,*.rs,Cargo.toml}", "Cargo.toml", "Cargo.lock",
                    "README.md", "LICENSE"]
+  spec.bindir = "exe"
+  spec.executables = ["daemon_controller"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/daemon_controller/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"
