@@ -7,6 +7,35 @@ require "daemon_controller/version"
 # it with a timeout, and serializes both across processes with a lock file.
 # The class, its exceptions, its result structs and DaemonController::LockFile
 # are defined by the native extension loaded below.
+#
+# One controller manages one daemon: create it with the daemon's commands
+# and files (see {#initialize} for every option), then call {#start},
+# {#stop}, {#restart}, {#connect}, {#pid} or {#running?}. Starts and stops
+# hold an exclusive lock on a lock file, so threads and processes that
+# control the same daemon take turns. A start or stop that fails raises a
+# subclass of {Error}; when a command failed, the message holds what it
+# printed and, for a start, what the daemon logged meanwhile.
+#
+# The steps of a start and a stop go through private methods called by
+# ordinary method dispatch (`spawn_daemon`, `run_command`,
+# `run_ping_command`, `daemon_is_running?` and others), so tests can stub
+# them; `yard doc --private` documents them too.
+#
+# @example Start a server on first use, talk to it, stop it
+#   require "daemon_controller"
+#   require "socket"
+#
+#   server = DaemonController.new(
+#     identifier: "echo server",
+#     start_command: "echo-server --daemonize --port 4000 --pid-file /tmp/echo.pid --log /tmp/echo.log",
+#     ping_command: [:tcp, "127.0.0.1", 4000],
+#     pid_file: "/tmp/echo.pid",
+#     log_file: "/tmp/echo.log"
+#   )
+#   socket = server.connect { TCPSocket.new("127.0.0.1", 4000) } # starts it if needed
+#   socket.puts("hello")
+#   socket.close
+#   server.stop
 class DaemonController
   # A platform gem ships a library per Ruby version beside this file; a
   # source build installs one into the gem's extension directory.
@@ -23,3 +52,6 @@ class DaemonController
     end
   end
 end
+
+# Documentation only: directive comments for what the extension defines.
+require "daemon_controller/api"

@@ -74,6 +74,13 @@ RSpec.describe DaemonController::LockFile do
       expect(lock_file.exclusive_lock { nil }).to be_nil
     end
 
+    it "yields nothing, so a lambda without parameters works as the block" do
+      %i[exclusive_lock shared_lock try_exclusive_lock try_shared_lock].each do |kind|
+        expect(lock_file.public_send(kind, &-> { kind })).to eq(kind)
+        expect(lock_file.public_send(kind) { |*args| args }).to eq([])
+      end
+    end
+
     it "creates the lock file if it is missing" do
       expect(File.exist?(lock_path)).to be(false)
       lock_file.exclusive_lock { nil }

@@ -69,7 +69,7 @@ impl RbLockFile {
     fn locked(ruby: &Ruby, rb_self: &Self, kind: LockKind) -> Result<Value, Error> {
         rescue_panics(ruby, || {
             let _guard = acquire(ruby, rb_self.get(ruby)?, kind)?;
-            ruby.yield_value(())
+            ruby.yield_values(())
         })
     }
 
@@ -85,7 +85,7 @@ impl RbLockFile {
                     "Lock file is already locked",
                 ));
             };
-            ruby.yield_value(())
+            ruby.yield_values(())
         })
     }
 
