@@ -21,10 +21,11 @@ module Bench
 
   module_function
 
-  def set_child_subreaper(enabled)
+  def child_subreaper(enabled)
     prctl = Fiddle::Function.new(Fiddle::Handle::DEFAULT["prctl"],
-      [Fiddle::TYPE_INT, Fiddle::TYPE_LONG, Fiddle::TYPE_LONG, Fiddle::TYPE_LONG, Fiddle::TYPE_LONG],
-      Fiddle::TYPE_INT)
+                                 [Fiddle::TYPE_INT, Fiddle::TYPE_LONG, Fiddle::TYPE_LONG, Fiddle::TYPE_LONG,
+                                  Fiddle::TYPE_LONG],
+                                 Fiddle::TYPE_INT)
     prctl.call(PR_SET_CHILD_SUBREAPER, enabled ? 1 : 0, 0, 0, 0)
   end
 
@@ -42,7 +43,8 @@ module Bench
   def summary(name, values, unit)
     sorted = values.sort
     median = sorted[sorted.size / 2]
-    format("%-48s median %10.3f %s   (min %.3f, max %.3f, n=%d)", name, median, unit, sorted.first, sorted.last, sorted.size)
+    format("%-48s median %10.3f %s   (min %.3f, max %.3f, n=%d)", name, median, unit, sorted.first, sorted.last,
+           sorted.size)
   end
 
   # Reaps daemons orphaned to us while we are a child subreaper.
@@ -62,7 +64,8 @@ module Bench
       log_file = File.join(dir, "daemon.log")
       command = [RbConfig.ruby, DAEMON, @port, pid_file, log_file, @ready_file, delay].join(" ")
       @controller = DaemonController.new(identifier: "bench daemon", start_command: command,
-        ping_command: [:tcp, "127.0.0.1", @port], pid_file: pid_file, log_file: log_file)
+                                         ping_command: [:tcp, "127.0.0.1", @port],
+                                         pid_file: pid_file, log_file: log_file)
     end
 
     # When the daemon began to listen. It records that just after listening,
@@ -74,12 +77,12 @@ module Bench
     end
   end
 
-  def rate(seconds: 1.0)
+  def rate(seconds: 1.0, &block)
     count = 0
     started = now
     finish = started + seconds
     while now < finish
-      1000.times { yield }
+      1000.times(&block)
       count += 1000
     end
     count / (now - started)
@@ -90,10 +93,10 @@ module Bench
     puts "daemon_controller benchmark (#{RUBY_DESCRIPTION})"
     puts "implementation: #{$LOADED_FEATURES.grep(/daemon_controller/).join(", ")}"
     Dir.mktmpdir("dc-bench") do |dir|
-      set_child_subreaper(true)
+      child_subreaper(true)
       hot_paths(dir, rounds)
       start_stop(dir, rounds)
-      set_child_subreaper(false)
+      child_subreaper(false)
       lazy_reaper_stop(dir, rounds)
     end
   end
@@ -102,7 +105,10 @@ module Bench
     daemon = Daemon.new(File.join(dir, "hot").tap { |d| Dir.mkdir(d) })
     controller = daemon.controller
     controller.start
-    running, pid, connect, overhead = [], [], [], []
+    running = []
+    pid = []
+    connect = []
+    overhead = []
     block = -> { TCPSocket.new("127.0.0.1", daemon.port) }
     rounds.times do
       running << rate { controller.running? }
@@ -147,20 +153,22 @@ module Bench
   end
 
   def start_stop(dir, rounds)
-    fast, late, stops = [], [], []
+    fast = []
+    late = []
+    stops = []
     rounds.times do |round|
       daemon = Daemon.new(File.join(dir, "fast#{round}").tap { |d| Dir.mkdir(d) })
       started = now
       daemon.controller.start
-      fast << (now - started) * 1000
+      fast << ((now - started) * 1000)
       started = now
       daemon.controller.stop
-      stops << (now - started) * 1000
+      stops << ((now - started) * 1000)
       reap_orphans
 
       daemon = Daemon.new(File.join(dir, "late#{round}").tap { |d| Dir.mkdir(d) }, delay: 0.03)
       daemon.controller.start
-      late << (now - daemon.ready_at) * 1000
+      late << ((now - daemon.ready_at) * 1000)
       daemon.controller.stop
       reap_orphans
     end
@@ -176,7 +184,7 @@ module Bench
       daemon.controller.start
       started = now
       daemon.controller.stop
-      stops << (now - started) * 1000
+      stops << ((now - started) * 1000)
     end
     puts summary("stop, daemon reaped only by a lazy PID 1", stops, "ms")
   end

@@ -19,7 +19,7 @@ $stdout.reopen(log_file, "a")
 $stderr.reopen($stdout)
 $stdout.sync = true
 File.write(pid_file, Process.pid.to_s)
-sleep(delay) if delay > 0
+sleep(delay) if delay.positive?
 server = TCPServer.new("127.0.0.1", Integer(port))
 ready_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 puts "listening on 127.0.0.1:#{port}"

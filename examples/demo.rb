@@ -25,7 +25,7 @@ def step(label)
     result = yield
     outcome = result.inspect
   rescue DaemonController::Error => e
-    outcome = "raised #{e.class}:\n#{e.message.gsub(/^/, '      ')}"
+    outcome = "raised #{e.class}:\n#{e.message.gsub(/^/, "      ")}"
   end
   elapsed = (Process.clock_gettime(Process::CLOCK_MONOTONIC) - began) * 1000
   puts format("  %-18s %8.1f ms  %s", label, elapsed, outcome)
@@ -54,9 +54,7 @@ def echo_controller(dir, name, port, *extra_args)
     start_timeout: 10,
     stop_timeout: 10
   }
-  if VERBOSE
-    options[:logger] = Logger.new($stdout, formatter: proc { |_, _, _, message| "      | #{message}\n" })
-  end
+  options[:logger] = Logger.new($stdout, formatter: proc { |_, _, _, message| "      | #{message}\n" }) if VERBOSE
   DaemonController.new(**options)
 end
 

@@ -13,6 +13,7 @@
 # With --fail it writes MESSAGE to the log and exits with status 1 instead
 # of listening, the way a server dies when its port is taken.
 
+require "fileutils"
 require "optparse"
 require "socket"
 
@@ -28,10 +29,10 @@ parser = OptionParser.new do |opts|
 end
 parser.parse!(ARGV)
 missing = %i[port pid_file log_file].reject { |key| options[key] }
-abort("#{parser.banner}\nmissing: #{missing.join(', ')}") unless missing.empty?
+abort("#{parser.banner}\nmissing: #{missing.join(", ")}") unless missing.empty?
 
 def log(message)
-  $stdout.puts("#{Time.now.strftime('%H:%M:%S.%L')} echo_daemon[#{Process.pid}] #{message}")
+  $stdout.puts("#{Time.now.strftime("%H:%M:%S.%L")} echo_daemon[#{Process.pid}] #{message}")
 end
 
 # Detach: the parent returns to whoever ran us, the child leads a new session
@@ -86,6 +87,6 @@ begin
 ensure
   if remove_pid_file
     log("shutting down, removing #{pid_file}")
-    File.delete(pid_file) if File.exist?(pid_file)
+    FileUtils.rm_f(pid_file)
   end
 end

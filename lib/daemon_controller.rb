@@ -40,7 +40,7 @@ class DaemonController
   # A platform gem ships a library per Ruby version beside this file; a
   # source build installs one into the gem's extension directory.
   precompiled = File.join(__dir__, "daemon_controller", RUBY_VERSION[/\A\d+\.\d+/],
-                          "daemon_controller.#{RbConfig::CONFIG['DLEXT']}")
+                          "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}")
   if File.exist?(precompiled)
     require precompiled
   else

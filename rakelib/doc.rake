@@ -11,9 +11,7 @@ task :doc do
   yard = lambda do |*args|
     output, status = Open3.capture2e("yard", *args)
     problems = output.lines.grep(/\[(warn|error)\]/)
-    unless status.success? && problems.empty?
-      abort "yard #{args.join(' ')} reported problems:\n#{output}"
-    end
+    abort "yard #{args.join(" ")} reported problems:\n#{output}" unless status.success? && problems.empty?
     output
   rescue Errno::ENOENT
     abort "yard is not installed: apt-get install yard (or gem install yard redcarpet)"
@@ -37,16 +35,15 @@ task :doc do
   puts yard.call("doc").lines.grep(/documented|^\w+:/).join
   stats = yard.call("stats", "--list-undoc")
   # "(in file: PATH)" heads each group of undocumented objects.
-  undocumented = stats.split(/^\(in file: (.+?)\)$/).drop(1).each_slice(2).to_h do |file, objects|
-    [file, objects.split("\n").map(&:strip).reject(&:empty?)]
-  end
-  in_library, elsewhere = undocumented.partition { |file, _| library.include?(file) }
-  elsewhere.each do |file, objects|
-    puts "note: undocumented in #{file} (not loaded by the library): #{objects.join(', ')}"
+  undocumented = stats.split(/^\(in file: (.+?)\)$/).drop(1).each_slice(2).to_h
+                      .transform_values { |objects| objects.split("\n").map(&:strip).reject(&:empty?) }
+  in_library, elsewhere = undocumented.partition { |path, _| library.include?(path) }
+  elsewhere.each do |path, objects|
+    puts "note: undocumented in #{path} (not loaded by the library): #{objects.join(", ")}"
   end
   unless in_library.empty?
-    abort "undocumented library API:\n" +
-          in_library.map { |file, objects| "  #{file}: #{objects.join(', ')}" }.join("\n")
+    listing = in_library.map { |path, objects| "  #{path}: #{objects.join(", ")}" }.join("\n")
+    abort "undocumented library API:\n#{listing}"
   end
-  puts "doc/api/: no YARD warnings; every object of #{library.join(', ')} is documented"
+  puts "doc/api/: no YARD warnings; every object of #{library.join(", ")} is documented"
 end

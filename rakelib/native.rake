@@ -15,7 +15,7 @@ module NativeGem
   GEM_ROOT = File.join(STAGE, "gem")
   PKG_DIR = File.join(ROOT, "pkg")
   RUBY_MINOR = RUBY_VERSION[/\A\d+\.\d+/]
-  LIBRARY = "daemon_controller.#{RbConfig::CONFIG['DLEXT']}".freeze
+  LIBRARY = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
   LIBRARY_PATH = File.join("lib", "daemon_controller", RUBY_MINOR, LIBRARY)
   OPTIONAL_FILES = %w[CHANGELOG.md].freeze
 

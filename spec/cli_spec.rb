@@ -15,13 +15,13 @@ module CliSpecHelper
   CliResult = Struct.new(:status, :stdout, :stderr)
 
   def run_cli(*args)
-    command_line = [RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", EXECUTABLE, *args.map(&:to_s)]
+    command_line = [RbConfig.ruby, "-I#{File.join(ROOT, "lib")}", EXECUTABLE, *args.map(&:to_s)]
     Open3.popen3(*command_line) do |stdin, stdout, stderr, waiter|
       stdin.close
       readers = [stdout, stderr].map { |io| Thread.new { io.read } }
       unless waiter.join(TIME_LIMIT)
         Process.kill("KILL", waiter.pid)
-        raise "daemon_controller #{args.join(' ')} did not exit within #{TIME_LIMIT} s"
+        raise "daemon_controller #{args.join(" ")} did not exit within #{TIME_LIMIT} s"
       end
       # A daemon that inherited these pipes would keep them open after the
       # command has exited, and a script reading its output would hang.
@@ -101,7 +101,7 @@ RSpec.describe "exe/daemon_controller" do
       again = run_cli("start", *flags)
       command = daemon_command(*standard_flags)
       expect(again).to have_attributes(status: 2, stdout: "",
-                                       stderr: "#{cannot('start', command)}Daemon '#{command}' is already started\n")
+                                       stderr: "#{cannot("start", command)}Daemon '#{command}' is already started\n")
       expect(read_pid_file).to eq(daemon)
     end
 
@@ -125,7 +125,7 @@ RSpec.describe "exe/daemon_controller" do
     it "prints the library's message exactly: the command's output and how it exited" do
       result = run_cli("start", *cli_flags("--message-before-log", "bad config line 3", "--exit-before-fork", "3"))
       expect(result).to have_attributes(status: 4, stdout: "",
-                                        stderr: "#{cannot('start')}bad config line 3\n(exited with status 3)\n")
+                                        stderr: "#{cannot("start")}bad config line 3\n(exited with status 3)\n")
     end
 
     it "exits 5 when the daemon does not answer within --start-timeout, and stops it" do
@@ -157,7 +157,7 @@ RSpec.describe "exe/daemon_controller" do
       result = run_cli("stop", *cli_flags, "--stop-timeout", "0.5")
       expect(result).to have_attributes(
         status: 7, stdout: "",
-        stderr: "#{cannot('stop')}Daemon 'test daemon' did not exit in time (force killed)\n"
+        stderr: "#{cannot("stop")}Daemon 'test daemon' did not exit in time (force killed)\n"
       )
       expect(process_alive?(daemon)).to be(false)
     end
@@ -168,7 +168,7 @@ RSpec.describe "exe/daemon_controller" do
 
       result = run_cli("stop", *cli_flags, "--stop-command", "echo refusing to stop; exit 3")
       expect(result).to have_attributes(status: 6, stdout: "",
-                                        stderr: "#{cannot('stop')}refusing to stop\n(exited with status 3)\n")
+                                        stderr: "#{cannot("stop")}refusing to stop\n(exited with status 3)\n")
       expect(process_alive?(daemon)).to be(true)
     end
   end

@@ -149,7 +149,8 @@ RSpec.describe DaemonController, "#pid and #running?" do
     end
 
     describe "PID reuse" do
-      it "is false when the process started long after the PID file was written; the file is removed and the process not signalled" do
+      it "is false when the process started long after the PID file was written " \
+         "(the file is removed and the process not signalled)" do
         sleeper = pid_file_naming_a_reused_pid
         allow(Process).to receive(:kill).and_call_original
         expect(controller.running?).to be(false)

@@ -40,8 +40,8 @@ RSpec.describe DaemonController, "readiness pings" do
     end
 
     it "gives the socket to the start command only, and removes it afterwards" do
-      controller = readiness_controller(["--ready-after", "0"], ping_command: [:notify],
-                                        stop_command: "echo stop sees ${NOTIFY_SOCKET:-nothing}; kill $(cat #{pid_file})")
+      stop_command = "echo stop sees ${NOTIFY_SOCKET:-nothing}; kill $(cat #{pid_file})"
+      controller = readiness_controller(["--ready-after", "0"], ping_command: [:notify], stop_command: stop_command)
       controller.start
       socket = File.read(log_file)[%r{notify socket: (/\S+)}, 1]
       expect(File.exist?(socket)).to be(false)
@@ -72,7 +72,7 @@ RSpec.describe DaemonController, "readiness pings" do
 
     it "counts an error status as down" do
       controller = readiness_controller(["--http-port", port, "--http-status", 503], ping_command: [:http, url],
-                                                                                    start_timeout: 0.6)
+                                                                                     start_timeout: 0.6)
       expect { controller.start }.to raise_error(DaemonController::StartTimeout)
     end
 

@@ -7,13 +7,14 @@ RSpec.describe DaemonController, "runtime behaviour" do
   describe "threads and fork" do
     it "serializes concurrent starts from several threads: one starts, the others get AlreadyStarted" do
       controller = new_controller
-      results = Array.new(3) do
+      threads = Array.new(3) do
         Thread.new do
           controller.start
         rescue DaemonController::AlreadyStarted
           :already_started
         end
-      end.map { |t| t.join(20)&.value }
+      end
+      results = threads.map { |t| t.join(20)&.value }
       expect(results.count(true)).to eq(1)
       expect(results.count(:already_started)).to eq(2)
     end

@@ -575,7 +575,9 @@ RSpec.describe DaemonController, "seams" do
       end
       controller = klass.new(controller_options)
       allow(controller).to receive(:daemon_is_running?).and_return(true)
-      expect { controller.start }.to raise_error(DaemonController::AlreadyStarted, "Daemon 'subclassed' is already started")
+      expect do
+        controller.start
+      end.to raise_error(DaemonController::AlreadyStarted, "Daemon 'subclassed' is already started")
     end
 
     it "honours a subclass's run_ping_command override" do

@@ -250,7 +250,7 @@ RSpec.describe DaemonController, "#start" do
       # 1.2 s to write its PID file, twice the activity timeout.
       ticker = "(for i in 1 2 3 4 5 6 7; do sleep 0.2; echo tick >> #{log_file.shellescape}; done) " \
                ">/dev/null 2>&1 &"
-      command = "#{ticker} #{daemon_command(*standard_flags, '--wait-before-pid', '1.2')}"
+      command = "#{ticker} #{daemon_command(*standard_flags, "--wait-before-pid", "1.2")}"
       controller = new_controller(start_command: command, log_file_activity_timeout: 0.6)
       expect(controller.start).to be(true)
     end
@@ -261,7 +261,7 @@ RSpec.describe DaemonController, "#start" do
     end
 
     it "does not time out for log inactivity while the log file does not exist yet (a failed stat is activity)" do
-      command = "sleep 0.4; #{daemon_command(*standard_flags, '--wait-before-pid', '0.4')}"
+      command = "sleep 0.4; #{daemon_command(*standard_flags, "--wait-before-pid", "0.4")}"
       controller = new_controller(start_command: "(#{command}) >/dev/null 2>&1 &", log_file_activity_timeout: 0.6)
       expect(controller.start).to be(true)
     end

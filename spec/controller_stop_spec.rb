@@ -176,7 +176,8 @@ RSpec.describe DaemonController, "#stop and #restart" do
         expect { controller.stop }.to raise_error(DaemonController::StopError, "(logs empty; exited with status 2)")
       end
 
-      it "terminates and reaps a stop command still running at the deadline, raises StopError ending in 'timed out', and does not kill the daemon" do
+      it "terminates and reaps a stop command still running at the deadline, raises StopError ending in " \
+         "'timed out', and does not kill the daemon" do
         controller = new_controller(stop_command: "sleep 31", stop_timeout: 0.5)
         controller.start
         daemon = read_pid_file

@@ -201,7 +201,10 @@ RSpec.describe DaemonController::LockFile do
         Thread.new do
           rounds.times do
             yield.exclusive_lock do
-              mutex.synchronize { inside += 1; most = [most, inside].max }
+              mutex.synchronize do
+                inside += 1
+                most = [most, inside].max
+              end
               sleep 0.02
               mutex.synchronize { inside -= 1 }
             end
@@ -290,7 +293,12 @@ RSpec.describe DaemonController::LockFile do
     it "lets another thread make progress with sleeps while we wait" do
       child = hold_in_child(:exclusive_lock, 3)
       ticks = 0
-      ticker = Thread.new { 20.times { sleep 0.01; ticks += 1 } }
+      ticker = Thread.new do
+        20.times do
+          sleep 0.01
+          ticks += 1
+        end
+      end
       waiter = Thread.new { lock_file.shared_lock { :got_it } }
       expect(ticker.join(3)).to be_truthy
       expect(ticks).to eq(20)

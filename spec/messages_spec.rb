@@ -138,7 +138,7 @@ RSpec.describe DaemonController, "error messages" do
     expect { controller.start }.to raise_error("Daemon 'msg daemon' is already started")
     expect { controller.connect { nil } }.to raise_error("Cannot connect to the daemon")
     expect { controller.connect { raise Errno::ECONNRESET, "peer" } }
-      .to raise_error("Cannot connect to the daemon: #{Errno::ECONNRESET.new('peer').message} (Errno::ECONNRESET)")
+      .to raise_error("Cannot connect to the daemon: #{Errno::ECONNRESET.new("peer").message} (Errno::ECONNRESET)")
     expect { controller.stop }.to raise_error("Daemon 'msg daemon' did not exit in time (force killed)")
   end
 end

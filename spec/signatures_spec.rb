@@ -125,7 +125,7 @@ module SignatureSpecSupport
         wrong = declared.method_types.reject { |method_type| takes_exactly?(method_type.type, arity) }
         next if wrong.empty?
 
-        "#{klass}##{method_name}: takes #{arity} argument(s), declared #{wrong.join(' | ')}"
+        "#{klass}##{method_name}: takes #{arity} argument(s), declared #{wrong.join(" | ")}"
       end
     end
 
@@ -209,7 +209,7 @@ RSpec.describe "The RBS signatures in sig/" do
     arguments = keywords.empty? ? args : [*args, keywords]
     errors = sigs.call_errors(klass, method_name, arguments, value,
                               singleton: singleton, block_calls: block_calls, block_given: !block.nil?)
-    expect(errors).to be_empty, "#{klass}#{singleton ? '.' : '#'}#{method_name}:\n  #{errors.join("\n  ")}"
+    expect(errors).to be_empty, "#{klass}#{singleton ? "." : "#"}#{method_name}:\n  #{errors.join("\n  ")}"
     value
   end
 
@@ -396,7 +396,8 @@ RSpec.describe "The RBS signatures in sig/" do
         options = mandatory.merge(option => bad)
         errors = sigs.call_errors(DaemonController, :new, [options], nil, singleton: true)
         expect(errors).not_to be_empty, "the signature accepts #{option}: #{bad.inspect}"
-        expect { DaemonController.new(**options) }.to raise_error { |e| expect(e).to be_a(TypeError).or be_a(ArgumentError) }
+        expect { DaemonController.new(**options) }
+          .to(raise_error { |e| expect(e).to be_a(TypeError).or be_a(ArgumentError) })
       end
     end
 

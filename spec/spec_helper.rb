@@ -289,7 +289,7 @@ module DaemonControllerSpecHelper
     writer.close
     data = reader.read
     Process.wait(child)
-    Marshal.load(data)
+    Marshal.load(data) # rubocop:disable Security/MarshalLoad -- written by the child forked just above
   end
 
   # A directory everybody may write to, inside the (now traversable) tmpdir.

@@ -425,7 +425,7 @@ class DaemonController
   #   rescue DaemonController::LockFile::AlreadyLocked
   #     warn "busy, try later"
   #   end
-  class LockFile
+  class LockFile # rubocop:disable Lint/EmptyClass -- reopened for its documentation only
     # @!parse
     #   # Raised by the `try_` methods when another holder has the lock in a
     #   # mode that excludes the one asked for.

@@ -307,7 +307,7 @@ class DaemonController
       missing = requirements(command, options).reject { |name| options[name] }
       unless missing.empty?
         label = missing.size == 1 ? "missing option" : "missing options"
-        raise UsageError, "#{label}: #{missing.map { |name| REQUIRED_FLAGS.fetch(name) }.join(', ')}"
+        raise UsageError, "#{label}: #{missing.map { |name| REQUIRED_FLAGS.fetch(name) }.join(", ")}"
       end
 
       options[:identifier] ||= options[:start_command] || options[:pid_file]
@@ -598,7 +598,7 @@ class DaemonController
       end
       command = argv.find { |word| COMMANDS.key?(word) }
       @stderr.puts("#{PROGRAM}: #{message}")
-      @stderr.puts("Run '#{[PROGRAM, command, '--help'].compact.join(' ')}' for usage.")
+      @stderr.puts("Run '#{[PROGRAM, command, "--help"].compact.join(" ")}' for usage.")
       EXIT_USAGE
     end
   end

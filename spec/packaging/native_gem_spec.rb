@@ -13,7 +13,7 @@ require "rubygems/package"
 RSpec.describe "Packaging", packaging: true do
   root = File.expand_path("../..", __dir__)
   ruby_minor = RUBY_VERSION[/\A\d+\.\d+/]
-  library = "daemon_controller.#{RbConfig::CONFIG['DLEXT']}"
+  library = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
   version = DaemonController::VERSION_STRING
   platform = Gem::Platform.local.to_s
   native_gem = File.join(root, "pkg", "daemon_controller-#{version}-#{platform}.gem")
@@ -23,7 +23,7 @@ RSpec.describe "Packaging", packaging: true do
   # Runs a command, failing the example with its output unless it succeeds.
   def run!(*command, env: {}, chdir: Dir.pwd)
     output, status = Open3.capture2e(env, *command, chdir: chdir)
-    raise "`#{command.join(' ')}` failed (#{status}):\n#{output}" unless status.success?
+    raise "`#{command.join(" ")}` failed (#{status}):\n#{output}" unless status.success?
 
     output
   end
@@ -127,6 +127,7 @@ RSpec.describe "Packaging", packaging: true do
       expect(report["features"].map { |feature| File.realpath(feature) })
         .to contain_exactly(File.join(gem_lib, "daemon_controller.rb"),
                             File.join(gem_lib, "daemon_controller", "version.rb"),
+                            File.join(gem_lib, "daemon_controller", "api.rb"),
                             File.join(gem_lib, "daemon_controller", ruby_minor, library))
       expect(report).to include("running_before" => false, "running" => true,
                                 "echo" => "from the installed gem\n", "running_after" => false)

@@ -39,7 +39,7 @@ end
 
 $stdout.sync = true
 socket_path = ENV.fetch("NOTIFY_SOCKET", nil)
-puts "notify socket: #{socket_path || 'none'}"
+puts "notify socket: #{socket_path || "none"}"
 Signal.trap("TERM") { exit!(0) }
 
 notify = lambda do |message|

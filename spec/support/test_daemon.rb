@@ -193,7 +193,7 @@ end
 # point (also while waiting before writing the PID file or listening).
 shutdown = Thread.new do
   which = signal_reader.read(1)
-  log("received SIG#{which == 'I' ? 'INT' : 'TERM'}")
+  log("received SIG#{which == "I" ? "INT" : "TERM"}")
   File.unlink(options[:pid_file]) if options[:delete_pid_file_early] && pid_file_written
   sleep(options[:stop_time]) if options[:stop_time] > 0
   delete_pid_file.call unless options[:keep_pid_file]

@@ -1,0 +1,67 @@
+# frozen_string_literal: true
+
+require_relative "support"
+
+RSpec.describe "DaemonController managing redis-server" do
+  include_context "real server"
+
+  let(:program) { installed_program("redis-server", "redis-server") }
+  let(:server_pid_file) { server_file("redis.pid") }
+  let(:log) { server_file("redis.log") }
+  let(:socket_path) { server_file("redis.sock") }
+
+  let(:request) { "PING\r\n" }
+  let(:answer) { /\A\+PONG\r\n\z/ }
+
+  let(:complaints) { [/Bad directive/, /no-such-option/] }
+
+  def write_config(extra = "")
+    config = server_file("redis.conf")
+    File.write(config, <<~CONFIG)
+      daemonize yes
+      pidfile #{server_pid_file}
+      logfile #{log}
+      bind 127.0.0.1
+      port #{server_port}
+      unixsocket #{socket_path}
+      dir #{tmpdir}
+      save ""
+      appendonly no
+      # The title names the configuration file, hence the tmpdir.
+      proc-title-template "{title} {listen-addr} {config-file}"
+      #{extra}
+    CONFIG
+    config
+  end
+
+  def redis_controller(config)
+    DaemonController.new(
+      identifier: "redis-server",
+      start_command: [program, config].shelljoin,
+      # Redis listens on its socket and its port at the same point.
+      ping_command: [:unix, socket_path],
+      pid_file: server_pid_file,
+      log_file: log,
+      start_timeout: 10,
+      stop_timeout: 10,
+      start_abort_timeout: 3
+    )
+  end
+
+  let(:controller) { managed(redis_controller(write_config)) }
+  let(:broken_controller) { managed(redis_controller(write_config("no-such-option yes"))) }
+
+  it_behaves_like "a real server under DaemonController"
+
+  it "serves its unix socket too, and the log file tells that it is ready" do
+    controller.start
+    remember_server_processes(controller.pid)
+    socket = UNIXSocket.new(socket_path)
+    begin
+      expect(exchange(socket, request, answer)).to match(answer)
+    ensure
+      socket.close
+    end
+    expect(File.read(log)).to include("Ready to accept connections")
+  end
+end
