@@ -13,13 +13,13 @@ begin
   require "rb_sys/mkmf"
 rescue LoadError
   workspace = File.expand_path("../..", __dir__)
-  library = "daemon_controller.#{RbConfig::CONFIG['DLEXT']}"
+  library = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
   File.write("Makefile", <<~MAKEFILE)
     CARGO ?= cargo
     RUBY = #{RbConfig.ruby}
     WORKSPACE = #{workspace}
     CARGO_TARGET_DIR ?= $(WORKSPACE)/target
-    sitearchdir ?= #{RbConfig::CONFIG['sitearchdir']}
+    sitearchdir ?= #{RbConfig::CONFIG["sitearchdir"]}
     DESTDIR ?=
 
     all: #{library}
