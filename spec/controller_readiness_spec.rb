@@ -34,9 +34,11 @@ RSpec.describe DaemonController, "readiness pings" do
       }
     end
 
-    it "reports a program that exits before it is ready as a StartError" do
-      controller = readiness_controller(["--status", "bad config", "--exit-after", "0.1"], ping_command: [:notify])
-      expect { controller.start }.to raise_error(DaemonController::StartError, /status: bad config/)
+    it "reports a program that exits before it is ready as a StartError, with its STATUS= and ERRNO=" do
+      controller = readiness_controller(["--status", "bad config", "--errno", "98", "--exit-after", "0.1"],
+                                        ping_command: [:notify])
+      expect { controller.start }.to raise_error(DaemonController::StartError,
+                                                 /status: bad config\nstatus: errno 98, Address already in use/)
     end
 
     it "gives the socket to the start command only, and removes it afterwards" do

@@ -5,6 +5,7 @@
 #   ruby spec/support/readiness_daemon.rb [flags]
 #
 #   --status TEXT        send STATUS=TEXT on $NOTIFY_SOCKET (repeatable, in order)
+#   --errno N            then send ERRNO=N
 #   --ready-after SECS   then, after SECS, send READY=1 (never without this flag)
 #   --exit-after SECS    exit 1 after SECS instead of running on
 #   --http-port PORT     answer HTTP on 127.0.0.1:PORT ...
@@ -17,6 +18,7 @@
 require "socket"
 
 statuses = []
+errno = nil
 ready_after = nil
 exit_after = nil
 http_port = nil
@@ -28,6 +30,7 @@ until args.empty?
   value = args.shift
   case flag
   when "--status" then statuses << value
+  when "--errno" then errno = Integer(value)
   when "--ready-after" then ready_after = Float(value)
   when "--exit-after" then exit_after = Float(value)
   when "--http-port" then http_port = Integer(value)
@@ -49,6 +52,7 @@ notify = lambda do |message|
 end
 
 statuses.each { |status| notify.call("STATUS=#{status}") }
+notify.call("ERRNO=#{errno}") if errno
 threads = []
 if ready_after
   threads << Thread.new do

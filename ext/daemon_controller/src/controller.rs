@@ -302,6 +302,10 @@ fn start_daemon(ruby: &Ruby, controller: Controller, config: &Config) -> Result<
             (&mut failure, socket)
         {
             report.statuses = socket.statuses().to_vec();
+            if let Some(errno) = socket.errno() {
+                let reason = nix::errno::Errno::from_raw(errno).desc();
+                report.statuses.push(format!("errno {errno}, {reason}"));
+            }
         }
         errors::failure(ruby, failure)
     })

@@ -44,9 +44,7 @@ pub struct NotifySocket {
     dir: PathBuf,
     path: PathBuf,
     ready: bool,
-    stopping: bool,
     errno: Option<i32>,
-    main_pid: Option<i32>,
     statuses: Vec<String>,
 }
 
@@ -62,9 +60,7 @@ impl NotifySocket {
                 dir,
                 path,
                 ready: false,
-                stopping: false,
                 errno: None,
-                main_pid: None,
                 statuses: Vec::new(),
             }),
             Err(e) => {
@@ -108,16 +104,10 @@ impl NotifySocket {
             };
             match key {
                 "READY" if value == "1" => self.ready = true,
-                "STOPPING" if value == "1" => self.stopping = true,
                 "STATUS" => self.statuses.push(value.to_owned()),
                 "ERRNO" => {
                     if let Ok(errno) = value.parse::<i32>() {
                         self.errno = Some(errno);
-                    }
-                }
-                "MAINPID" => {
-                    if let Some(pid) = value.parse::<i32>().ok().filter(|&pid| pid > 0) {
-                        self.main_pid = Some(pid);
                     }
                 }
                 _ => {}
@@ -130,20 +120,9 @@ impl NotifySocket {
         self.ready
     }
 
-    /// Whether the daemon sent `STOPPING=1`: it is shutting down.
-    pub fn is_stopping(&self) -> bool {
-        self.stopping
-    }
-
     /// The last `ERRNO=` the daemon sent: why it is failing.
     pub fn errno(&self) -> Option<i32> {
         self.errno
-    }
-
-    /// The last `MAINPID=` the daemon sent: the process to watch when the
-    /// one that was started is a launcher that forks it.
-    pub fn main_pid(&self) -> Option<i32> {
-        self.main_pid
     }
 
     /// Every `STATUS=` the daemon sent, oldest first.
@@ -250,18 +229,14 @@ mod tests {
             b"STATUS=loading\nMAINPID=4242\nX_CUSTOM=1\nnonsense",
         );
         send(&socket, b"STATUS=caf\xe9\nERRNO=98");
-        send(&socket, b"MAINPID=-3\nERRNO=many\nREADY=0");
+        send(&socket, b"ERRNO=many\nREADY=0");
         socket.receive().unwrap();
         assert!(!socket.is_ready());
         assert_eq!(socket.statuses(), ["starting", "loading", "caf\u{fffd}"]);
-        assert_eq!(socket.main_pid(), Some(4242));
         assert_eq!(socket.errno(), Some(98));
-        assert!(!socket.is_stopping());
         send(&socket, b"READY=1");
-        send(&socket, b"STOPPING=1");
         socket.receive().unwrap();
         assert!(socket.is_ready());
-        assert!(socket.is_stopping());
     }
 
     #[test]
@@ -283,7 +258,6 @@ mod tests {
         socket.receive().unwrap();
         assert!(!socket.is_ready());
         assert!(socket.statuses().is_empty());
-        assert_eq!(socket.main_pid(), None);
         assert_eq!(socket.errno(), None);
     }
 
@@ -300,13 +274,12 @@ mod tests {
         let script = "import os, socket\n\
              s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
              s.sendto(b'STATUS=warming up', os.environ['NOTIFY_SOCKET'])\n\
-             s.sendto(b'READY=1\\nMAINPID=%d' % os.getpid(), os.environ['NOTIFY_SOCKET'])\n";
+             s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n";
         let mut child = Command::new("python3")
             .args(["-c", script])
             .env("NOTIFY_SOCKET", socket.path())
             .spawn()
             .unwrap();
-        let child_pid = child.id() as i32;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.is_ready() {
             let readable = crate::wait::poll_readable(&[socket.as_fd()], Some(deadline)).unwrap();
@@ -315,7 +288,6 @@ mod tests {
         }
         assert!(child.wait().unwrap().success());
         assert_eq!(socket.statuses(), ["warming up"]);
-        assert_eq!(socket.main_pid(), Some(child_pid));
     }
 
     #[test]
