@@ -93,7 +93,7 @@ pub enum Liveness {
 /// be the process that wrote that file.
 pub fn liveness(pid: i32, written: Option<SystemTime>) -> Liveness {
     match ProcStat::read(pid) {
-        Ok(stat) if stat.is_zombie() => Liveness::Gone,
+        Ok(stat) if stat.is_zombie() && !has_other_threads(pid) => Liveness::Gone,
         Ok(stat) => match (stat.start_time(), written) {
             (Some(started), Some(written)) if started > written + PID_REUSE_SLACK => {
                 Liveness::Reused
@@ -107,6 +107,13 @@ pub fn liveness(pid: i32, written: Option<SystemTime>) -> Liveness {
             Err(_) => Liveness::Gone,
         },
     }
+}
+
+/// Whether threads besides the main one remain. `/proc/<pid>/stat` shows
+/// the main thread only: a process whose main thread has exited reads as a
+/// zombie while its other threads still run (and hold its sockets).
+fn has_other_threads(pid: i32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| tasks.count() > 1)
 }
 
 pub fn is_running(pid: i32) -> bool {
