@@ -37,6 +37,16 @@ RSpec.describe DaemonController, "make_pid_file" do
     expect(process_alive?(pid)).to be(false)
   end
 
+  it "records the program's own PID behind leading variable assignments" do
+    controller = foreground_controller("GREETING='hello there' #{foreground_command}")
+    controller.start
+    pid = read_pid_file
+    expect(cmdline(pid)).to include("test_daemon")
+    expect(File.read("/proc/#{pid}/environ").split("\0")).to include("GREETING=hello there")
+    controller.stop
+    expect(process_alive?(pid)).to be(false)
+  end
+
   it "appends the program's output to the log file, and reports it when the program dies" do
     File.write(log_file, "earlier run\n")
     controller = foreground_controller(foreground_command("--message-before-log", "bad setting on line 3",

@@ -72,6 +72,16 @@ RSpec.describe DaemonController, "readiness pings" do
       controller.stop
     end
 
+    it "keeps to ping_interval when every failed ping makes the daemon log a line" do
+      controller = readiness_controller(["--http-port", port, "--http-status", 404, "--log-requests"],
+                                        ping_command: [:http, url], ping_interval: 0.25, start_timeout: 1.5,
+                                        log_file_activity_timeout: nil)
+      expect { controller.start }.to raise_error(DaemonController::StartTimeout)
+      requests = File.read(log_file).scan(/^request: /).size
+      # 1.5 s of pings backing off from 1 ms to 0.25 s: about a dozen.
+      expect(requests).to be_between(3, 30)
+    end
+
     it "counts an error status as down" do
       controller = readiness_controller(["--http-port", port, "--http-status", 503], ping_command: [:http, url],
                                                                                      start_timeout: 0.6)

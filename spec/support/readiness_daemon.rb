@@ -11,6 +11,7 @@
 #   --http-port PORT     answer HTTP on 127.0.0.1:PORT ...
 #   --http-status CODE   ... with this status (default 200) ...
 #   --http-after SECS    ... from SECS after starting (refused before)
+#   --log-requests       print each HTTP request line (as many servers log)
 #
 # It prints "notify socket: <path or none>" to stdout first, then runs until
 # SIGTERM.
@@ -24,6 +25,7 @@ exit_after = nil
 http_port = nil
 http_status = 200
 http_after = 0.0
+log_requests = false
 args = ARGV.dup
 until args.empty?
   flag = args.shift
@@ -36,6 +38,9 @@ until args.empty?
   when "--http-port" then http_port = Integer(value)
   when "--http-status" then http_status = Integer(value)
   when "--http-after" then http_after = Float(value)
+  when "--log-requests"
+    log_requests = true
+    args.unshift(value) if value
   else abort "readiness_daemon: unknown flag #{flag}"
   end
 end
@@ -66,7 +71,8 @@ if http_port
     server = TCPServer.new("127.0.0.1", http_port)
     loop do
       client = server.accept
-      client.gets
+      request = client.gets
+      puts "request: #{request&.chomp}" if log_requests
       client.write("HTTP/1.1 #{http_status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
       client.close
     end

@@ -12,6 +12,7 @@ use daemon_controller_engine::controller::{self as flows, CommandOutcome, Failur
 use daemon_controller_engine::http;
 use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
+use daemon_controller_engine::messages::{self, Report};
 use daemon_controller_engine::notify::NotifySocket;
 use daemon_controller_engine::ping::{self, PackedAddress};
 use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
@@ -330,22 +331,18 @@ fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
         let result: Value = controller.funcall("run_command", (command.as_str(),))?;
         let report = match results::outcome(ruby, result)? {
             CommandOutcome::Succeeded { .. } => return Ok(result),
-            CommandOutcome::Failed { output, exit, pid } => {
-                daemon_controller_engine::messages::Report {
-                    output,
-                    exit,
-                    pid,
-                    ..Default::default()
-                }
-            }
-            CommandOutcome::TimedOut { output, pid } => {
-                daemon_controller_engine::messages::Report {
-                    output,
-                    timed_out: true,
-                    pid: Some(pid),
-                    ..Default::default()
-                }
-            }
+            CommandOutcome::Failed { output, exit, pid } => Report {
+                output,
+                exit,
+                pid,
+                ..Default::default()
+            },
+            CommandOutcome::TimedOut { output, pid } => Report {
+                output,
+                timed_out: true,
+                pid: Some(pid),
+                ..Default::default()
+            },
         };
         Err(errors::failure(ruby, Failure::Start(report)))
     })
@@ -515,7 +512,7 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         let spawned = spawn::spawn(&spec).map_err(|e| {
             Error::new(
                 ruby.get_inner(&errors::START_ERROR),
-                format!("Cannot run command '{command}': {e}"),
+                format!("Cannot run command '{command}': {}", messages::describe(&e)),
             )
         })?;
         let pid = spawned.pid();

@@ -357,7 +357,11 @@ impl<S: Seams> Start<'_, S> {
         };
         // Nothing could find the program again: end it, and say why.
         self.flow.kill_if_present("SIGTERM", pid)?;
-        let note = format!("cannot write {}: {error}", pid_file.path().display());
+        let note = format!(
+            "cannot write {}: {}",
+            pid_file.path().display(),
+            crate::messages::describe(&error)
+        );
         let output = match output.as_deref().map(crate::messages::strip) {
             Some(printed) if !printed.is_empty() => format!("{printed}\n{note}"),
             _ => note,
@@ -395,7 +399,10 @@ impl<S: Seams> Start<'_, S> {
     fn abort(&mut self, output: Option<String>) -> Result<(), Failure<S::Error>> {
         let seams = self.flow.seams;
         let pid = self.flow.settings.pid_file.read_pid().ok().flatten();
-        seams.debug(|| format!("Timeout waiting for daemon to be ready, PID {pid:?}"));
+        seams.debug(|| {
+            let pid = pid.map_or("nil".to_owned(), |pid| pid.to_string());
+            format!("Timeout waiting for daemon to be ready, PID {pid}")
+        });
         seams.start_timed_out(pid).seam()?;
         if let Some(pid) = pid {
             let not_running = || seams.daemon_is_running().map(|running| !running);
@@ -479,6 +486,10 @@ impl<S: Seams> Start<'_, S> {
             events.watch_readable(fd);
         }
         let mut backoff = Backoff::new(settings.ping_interval);
+        // Pings that events brought forward back off as well, so that a
+        // daemon logging each failed ping cannot drive pings ever faster.
+        let mut event_backoff = Backoff::new(settings.ping_interval);
+        let mut woke_by_event = false;
         loop {
             self.check_time(&mut activity)?;
             let pinged_at = Instant::now();
@@ -489,15 +500,14 @@ impl<S: Seams> Start<'_, S> {
                 seams.debug(|| "Daemon exited before answering pings".to_owned());
                 return Ok(());
             }
-            // Never ping more often than the first backoff step, however
-            // busy the watched directories are.
-            let soonest = pinged_at + Backoff::FIRST;
-            self.checked(seams.blocking(|| crate::wait::sleep_until(soonest)))?;
+            let gap = match woke_by_event {
+                true => event_backoff.next_delay(),
+                false => Backoff::FIRST,
+            };
+            self.checked(seams.blocking(|| crate::wait::sleep_until(pinged_at + gap)))?;
             let next_ping = Some(pinged_at + backoff.next_delay());
             let wake = earliest([next_ping, self.deadline, activity.expiry()]);
-            if self.checked(seams.blocking(|| events.wait(wake)))? {
-                backoff.reset();
-            }
+            woke_by_event = self.checked(seams.blocking(|| events.wait(wake)))?;
         }
     }
 }

@@ -96,6 +96,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// A system error as Ruby words it ("No such file or directory"), without
+/// Rust's "(os error 2)".
+pub fn describe(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_owned(),
+        None => error.to_string(),
+    }
+}
+
 /// Ruby's `String#strip`: ASCII whitespace and NUL.
 pub fn strip(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0' || c == '\x0b')

@@ -89,16 +89,20 @@ pub fn needs_shell(command: &str) -> bool {
     }
 }
 
-/// Whether prefixing `exec` keeps the command's meaning: no unquoted list,
-/// pipeline or subshell operator, no leading assignment, no shell word.
-fn is_single_program(command: &str) -> bool {
-    let first = command.split_ascii_whitespace().next().unwrap_or("");
-    if first.contains('=') || SHELL_WORDS.contains(&first) {
-        return false;
-    }
+/// The command with `exec` before its program, so that the shell replaces
+/// itself with the program and the PID is the program's own. `None` where
+/// that would change the command's meaning: an unquoted list, pipeline or
+/// subshell operator, a shell word as the program, or no program at all.
+/// Leading assignments stay in front (`NAME=value exec program`).
+fn exec_form(command: &str) -> Option<String> {
+    let mut words = Vec::new();
+    let mut word_start = None;
     let mut quote = None;
     let mut escaped = false;
-    for c in command.chars() {
+    for (at, c) in command.char_indices() {
+        if word_start.is_none() && !c.is_ascii_whitespace() {
+            word_start = Some(at);
+        }
         match (quote, c) {
             _ if escaped => escaped = false,
             (Some('\''), '\'') | (Some('"'), '"') => quote = None,
@@ -106,11 +110,28 @@ fn is_single_program(command: &str) -> bool {
             (_, '\\') => escaped = true,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
-            (None, ';' | '&' | '|' | '\n' | '(' | ')') => return false,
+            (None, ';' | '&' | '|' | '\n' | '(' | ')') => return None,
+            (None, c) if c.is_ascii_whitespace() => {
+                words.extend(word_start.take().map(|start| &command[start..at]));
+            }
             (None, _) => {}
         }
     }
-    true
+    words.extend(word_start.map(|start| &command[start..]));
+    let program = words.iter().find(|word| !is_assignment(word))?;
+    if SHELL_WORDS.contains(program) {
+        return None;
+    }
+    let at = program.as_ptr() as usize - command.as_ptr() as usize;
+    Some(format!("{}exec {}", &command[..at], &command[at..]))
+}
+
+/// `NAME=...`, as the shell reads a word before the program.
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// Whether `program` can be executed, searching `path` as execvp(3) would.
@@ -149,11 +170,11 @@ impl CommandSpec<'_> {
         } else {
             let mut command = Command::new("/bin/sh");
             command.arg0("sh").arg("-c");
-            if self.exec_in_shell && is_single_program(self.command) {
-                command.arg(format!("exec {}", self.command));
-            } else {
-                command.arg(self.command);
-            }
+            let rewritten = match self.exec_in_shell {
+                true => exec_form(self.command),
+                false => None,
+            };
+            command.arg(rewritten.as_deref().unwrap_or(self.command));
             command
         };
         for (name, value) in self.env {
@@ -517,18 +538,29 @@ mod tests {
 
     #[test]
     fn only_single_programs_are_execed_by_the_shell() {
-        for single in [
-            "nginx -g 'daemon off;'",
-            "prog \"$HOME;\"/x",
-            "a > log",
-            "echo a\\;b",
+        for (command, rewritten) in [
+            ("nginx -g 'daemon off;'", "exec nginx -g 'daemon off;'"),
+            ("prog \"$HOME;\"/x", "exec prog \"$HOME;\"/x"),
+            ("a > log", "exec a > log"),
+            ("echo a\\;b", "exec echo a\\;b"),
+            ("FOO=1 BAR='x y' prog", "FOO=1 BAR='x y' exec prog"),
+            ("  prog", "  exec prog"),
         ] {
-            assert!(is_single_program(single), "{single}");
+            assert_eq!(exec_form(command).as_deref(), Some(rewritten), "{command}");
         }
         for compound in [
-            "a; b", "a && b", "a | b", "(a)", "FOO=1 a", "exec a", "x $(y)",
+            "a; b",
+            "a && b",
+            "a | b",
+            "(a)",
+            "FOO=1",
+            "exec a",
+            "FOO=1 if",
+            "a 'b' ; c",
+            // Conservative: the parenthesis of a substitution counts too.
+            "prog $(cat args)",
         ] {
-            assert!(!is_single_program(compound), "{compound}");
+            assert_eq!(exec_form(compound), None, "{compound}");
         }
     }
 

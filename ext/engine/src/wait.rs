@@ -84,11 +84,6 @@ impl Backoff {
         }
     }
 
-    /// Starts again from the first delay.
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.next.min(self.max);
         self.next = (self.next * 2).min(self.max);
