@@ -187,7 +187,9 @@ module DaemonControllerSpecHelper
   end
 
   def read_pid_file(path = pid_file)
-    content = File.read(path).strip
+    return nil unless File.file?(path) # a FIFO would block the read
+
+    content = File.binread(path).strip
     content =~ /\A\d+\z/ ? content.to_i : nil
   rescue SystemCallError
     nil

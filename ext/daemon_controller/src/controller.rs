@@ -47,7 +47,7 @@ const HTTP_PING_TIMEOUT: Duration = Duration::from_secs(1);
 static PROCESS: Lazy<RModule> = Lazy::new(|ruby| ruby.class_object().const_get("Process").unwrap());
 
 #[derive(Default, magnus::TypedData)]
-#[magnus(class = "DaemonController", mark)]
+#[magnus(class = "DaemonController", mark, free_immediately)]
 pub struct RbController {
     config: OnceLock<Config>,
     /// The deadline of the start or stop in progress, which seams running
@@ -416,8 +416,7 @@ fn pid(ruby: &Ruby, controller: Controller) -> Result<Option<Integer>, Error> {
         let config = controller.config(ruby)?;
         let _lock = controller.lock(ruby, LockKind::Shared)?;
         let pid_file = &config.settings.pid_file;
-        let digits = pid_file
-            .digits()
+        let digits = errors::opening_files(ruby, || pid_file.digits())
             .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
         let Some(digits) = digits else {
             return Ok(None);
@@ -441,8 +440,7 @@ fn is_running(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
     rescue_panics(ruby, || {
         let pid_file = &controller.config(ruby)?.settings.pid_file;
-        let running = pid_file
-            .running_pid()
+        let running = errors::opening_files(ruby, || pid_file.running_pid())
             .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
         Ok(running.is_some())
     })

@@ -117,6 +117,25 @@ fn set_report(exception: &Exception, report: Report) -> Result<(), Error> {
     exception.ivar_set("@pid", report.pid)
 }
 
+/// Runs a step that opens files. When descriptors run out, it collects
+/// garbage first (controllers and lock files dropped but not yet collected
+/// keep a descriptor each) and runs the step once more, as Ruby's own
+/// `File.open` does.
+pub fn opening_files<T>(ruby: &Ruby, mut step: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    match step() {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::EMFILE | nix::libc::ENFILE)
+            ) =>
+        {
+            ruby.gc_start();
+            step()
+        }
+        result => result,
+    }
+}
+
 /// Runs a method body, turning a Rust panic into a Ruby exception
 /// (`DaemonController::Error`) instead of the `fatal` that would end the
 /// process.

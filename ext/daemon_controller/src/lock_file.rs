@@ -1,12 +1,13 @@
 //! `DaemonController::LockFile`: a thin handle around the engine's lock file.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use daemon_controller_engine::lock_file::{LockFile, LockGuard, LockKind};
 use magnus::prelude::*;
 use magnus::value::Lazy;
-use magnus::{method, Error, ExceptionClass, RClass, Ruby, Value};
+use magnus::{method, Error, ExceptionClass, RClass, RString, Ruby, Value};
 
 use crate::errors::{self, rescue_panics};
 use crate::nogvl;
@@ -25,20 +26,23 @@ pub struct RbLockFile {
     lock_file: OnceLock<LockFile>,
 }
 
-/// A Ruby value naming a file: a String, or anything with `to_path`.
+/// A Ruby value naming a file: a String, or anything with `to_path`, as
+/// `File.path` takes it (which rejects a NUL byte with ArgumentError). The
+/// bytes are kept as they are, whatever their encoding.
 pub fn path_from(ruby: &Ruby, value: Value) -> Result<PathBuf, Error> {
-    let path: Value = ruby
+    let path: RString = ruby
         .class_object()
         .const_get::<_, RClass>("File")?
         .funcall("path", (value,))?;
-    Ok(PathBuf::from(String::try_convert(path)?))
+    let bytes = unsafe { path.as_slice() }.to_vec();
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 /// Takes a lock: at once when it is free, otherwise waiting without the GVL.
 /// An interrupt while waiting drops the open file, so nothing stays locked.
 pub fn acquire(ruby: &Ruby, lock_file: &LockFile, kind: LockKind) -> Result<LockGuard, Error> {
     let io_error = |e| errors::io_error(ruby, e, Some(lock_file.path()));
-    match lock_file.try_lock(kind).map_err(io_error)? {
+    match errors::opening_files(ruby, || lock_file.try_lock(kind)).map_err(io_error)? {
         Ok(guard) => Ok(guard),
         Err(mut pending) => {
             nogvl::blocking(ruby, || pending.wait())?.map_err(io_error)?;

@@ -141,8 +141,13 @@ impl<'a> Options<'a> {
     }
 
     fn path(&self, name: &str, value: Value) -> Result<PathBuf, Error> {
-        path_from(self.ruby, value)
-            .map_err(|_| self.type_error(name, "a String or Pathname", value))
+        path_from(self.ruby, value).map_err(|e| {
+            if e.is_kind_of(self.ruby.exception_arg_error()) {
+                self.argument_error(format!("option :{name}: path name contains null byte"))
+            } else {
+                self.type_error(name, "a String or Pathname", value)
+            }
+        })
     }
 
     fn callable(&self, name: &str) -> Result<Option<Opaque<Value>>, Error> {
@@ -169,8 +174,13 @@ impl<'a> Options<'a> {
         if !value.is_kind_of(self.ruby.class_numeric()) {
             return Err(self.type_error(name, "a number of seconds", value));
         }
-        let seconds = f64::try_convert(value)?;
-        if seconds.is_nan() || seconds < 0.0 {
+        // Complex is Numeric too, but no number of seconds.
+        let seconds = f64::try_convert(value)
+            .map_err(|_| self.type_error(name, "a number of seconds", value))?;
+        if seconds.is_nan() {
+            return Err(self.argument_error(format!("option :{name} must be a number, not NaN")));
+        }
+        if seconds < 0.0 {
             return Err(self.argument_error(format!("option :{name} must not be negative")));
         }
         Ok(seconds)
@@ -223,7 +233,8 @@ impl<'a> Options<'a> {
                 Ok(PingCommand::Tcp { host, port })
             }
             ("unix", [path]) => Ok(PingCommand::Unix(
-                self.path("ping_command", *path)?
+                path_from(self.ruby, *path)
+                    .map_err(|_| invalid())?
                     .into_os_string()
                     .into_encoded_bytes(),
             )),
@@ -290,16 +301,26 @@ impl<'a> Options<'a> {
             RHash::from_value(value).ok_or_else(|| self.type_error("env", "a Hash", value))?;
         let mut env = Vec::new();
         hash.foreach(|name: Value, value: Value| {
-            let name = self.string("env", name)?;
+            let name = RString::from_value(name)
+                .ok_or_else(|| self.type_error("env", "a Hash with String keys", name))?
+                .to_string()?;
             let value = if value.is_nil() {
                 None
             } else {
-                Some(self.string("env", value)?)
+                let value = RString::from_value(value).ok_or_else(|| {
+                    self.type_error("env", "a Hash of String (or nil) values", value)
+                })?;
+                Some(value.to_string()?)
             };
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return Err(
                     self.argument_error(format!("option :env: invalid variable name {name:?}"))
                 );
+            }
+            if value.as_ref().is_some_and(|value| value.contains('\0')) {
+                return Err(self.argument_error(format!(
+                    "option :env: the value of {name} contains a null byte"
+                )));
             }
             env.push((name, value));
             Ok(ForEach::Continue)

@@ -25,6 +25,17 @@ pub(crate) fn check(ret: nix::libc::c_int) -> io::Result<nix::libc::c_int> {
     }
 }
 
+/// Opens a file for reading without blocking on a FIFO (a PID or log file
+/// that someone replaced with one): regular files are unaffected, a FIFO
+/// reads as empty or would-block instead of waiting for a writer.
+pub(crate) fn open_for_reading(path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Whether an error is the EINTR that a Ruby unblock function provokes to
 /// get a thread out of a blocking call.
 pub fn is_interrupted(error: &io::Error) -> bool {

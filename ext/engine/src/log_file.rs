@@ -1,7 +1,7 @@
 //! The daemon's log file: whether it is one of our own standard channels,
 //! whether it shows activity, and what it gained since a start began.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -66,7 +66,7 @@ impl LogWatch {
         if self.original.is_some_and(|stamp| !stamp.is_file) {
             return None;
         }
-        let mut file = match File::open(&self.path) {
+        let mut file = match crate::open_for_reading(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(String::new()),
             Err(_) => return None,

@@ -47,11 +47,13 @@ fn parse_pid(digits: &str) -> Option<i32> {
 
 /// A PID file is a few bytes: one read(2) into a small buffer gets all of a
 /// regular file that is shorter than the buffer; longer content is read on.
+/// The file's digits; a FIFO with nothing to read holds no valid PID.
 fn read_digits(file: &mut File) -> io::Result<Option<String>> {
     let mut buffer = [0u8; 64];
     let length = loop {
         match file.read(&mut buffer) {
             Err(e) if crate::is_interrupted(&e) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             result => break result?,
         }
     };
@@ -59,8 +61,10 @@ fn read_digits(file: &mut File) -> io::Result<Option<String>> {
         return Ok(parse_digits(&buffer[..length]).map(str::to_owned));
     }
     let mut content = buffer.to_vec();
-    file.read_to_end(&mut content)?;
-    Ok(parse_digits(&content).map(str::to_owned))
+    match file.read_to_end(&mut content) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        result => result.map(|_| parse_digits(&content).map(str::to_owned)),
+    }
 }
 
 /// Ruby's `String#strip` followed by `/\A\d+\z/`.
@@ -115,7 +119,7 @@ impl PidFile {
     }
 
     fn open(&self) -> io::Result<Option<File>> {
-        match File::open(&self.path) {
+        match crate::open_for_reading(&self.path) {
             Ok(file) => Ok(Some(file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),

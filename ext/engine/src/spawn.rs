@@ -159,10 +159,11 @@ impl CommandSpec<'_> {
         let words: Vec<&str> = self.command.split_ascii_whitespace().collect();
         // Where output is captured, a program that cannot run goes through
         // the shell too, which then reports "not found" or "Permission
-        // denied" and exits 127 or 126, as an ordinary failed command. Like
-        // `system`, an inheriting command fails silently instead.
+        // denied" and exits 127 or 126, as an ordinary failed command.
+        // Elsewhere nothing would show the shell's complaint: the exec
+        // itself fails, and the caller reports its error.
         let direct = !needs_shell(self.command)
-            && (self.output == Output::System || is_executable(words[0], path.as_ref()));
+            && (self.output != Output::Capture || is_executable(words[0], path.as_ref()));
         let mut command = if direct {
             let mut command = Command::new(words[0]);
             command.args(&words[1..]);
