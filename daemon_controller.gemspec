@@ -15,7 +15,7 @@ Gem::Specification.new do |spec|
   spec.homepage = "https://github.com/daemon-controller/daemon_controller"
   spec.required_ruby_version = ">= 2.7"
   spec.files = Dir["lib/**/*.rb", "exe/*", "ext/**/{*.rb,*.rs,Cargo.toml}", "Cargo.toml", "Cargo.lock",
-                   "sig/**/*.rbs", "README.md", "LICENSE"]
+                   "sig/**/*.rbs", "README.md", "CHANGELOG.md", "doc/*.md", "LICENSE"]
   spec.bindir = "exe"
   spec.executables = ["daemon_controller"]
   spec.require_paths = ["lib"]

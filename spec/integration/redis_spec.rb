@@ -64,4 +64,31 @@ RSpec.describe "DaemonController managing redis-server" do
     end
     expect(File.read(log)).to include("Ready to accept connections")
   end
+
+  it "runs in the foreground and reports readiness through NOTIFY_SOCKET (make_pid_file, [:notify])" do
+    config = server_file("foreground.conf")
+    File.write(config, <<~CONFIG)
+      daemonize no
+      supervised systemd
+      bind 127.0.0.1
+      port #{server_port}
+      dir #{tmpdir}
+      save ""
+      appendonly no
+      proc-title-template "{title} {listen-addr} {config-file}"
+    CONFIG
+    foreground = managed(DaemonController.new(
+                           identifier: "redis-server", start_command: [program, config].shelljoin,
+                           ping_command: [:notify], pid_file: server_pid_file, log_file: log,
+                           daemonize_for_me: true, make_pid_file: true, start_timeout: 10, stop_timeout: 10
+                         ))
+    expect(foreground.start).to be(true)
+    pid = foreground.pid
+    remember_server_processes(pid)
+    expect(process_program(pid)).to end_with("redis-check-rdb").or end_with("redis-server")
+    expect(ask_once(request, answer)).to match(answer)
+    expect(File.read(log)).to include("Supervised by systemd")
+    foreground.stop
+    expect(process_alive?(pid)).to be(false)
+  end
 end
