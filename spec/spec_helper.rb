@@ -355,6 +355,16 @@ module DaemonControllerSpecHelper
     @kills.select { |_, target| target == pid }.map(&:first)
   end
 
+  # The test daemons started in this example (each appends its PID to the
+  # track file, once before and once after daemonizing) that are still alive.
+  def live_test_daemons
+    return [] unless File.exist?(track_file)
+
+    File.read(track_file).split.map(&:to_i).uniq.select do |pid|
+      process_alive?(pid) && cmdline(pid).include?("test_daemon")
+    end
+  end
+
   def kill_leftovers
     pids = []
     if @tmpdir && File.exist?(track_file)

@@ -56,16 +56,6 @@ module BadInputSupport
     end
   end
 
-  # The test daemons started in this example (they append their PIDs to the
-  # track file) that are still alive.
-  def live_test_daemons
-    return [] unless File.exist?(track_file)
-
-    File.read(track_file).split.map(&:to_i).uniq.select do |pid|
-      process_alive?(pid) && cmdline(pid).include?("test_daemon")
-    end
-  end
-
   # Kills the test daemons of this example that are still alive.
   def kill_test_daemons
     live_test_daemons.each do |pid|

@@ -85,16 +85,6 @@ module ReliabilitySpecHelper
     ReliabilityProbes.zombie_children
   end
 
-  # The test daemons started so far (each appends its PID to the track file,
-  # once before and once after daemonizing) that are still alive.
-  def live_test_daemons
-    return [] unless File.exist?(track_file)
-
-    File.read(track_file).split.map(&:to_i).uniq.select do |pid|
-      process_alive?(pid) && cmdline(pid).include?("test_daemon")
-    end
-  end
-
   # Processes of the process group `pgid` that have not exited.
   def live_group_members(pgid)
     Dir.glob("/proc/[0-9]*/stat").filter_map do |path|
