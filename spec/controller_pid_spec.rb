@@ -168,6 +168,21 @@ RSpec.describe DaemonController, "#pid and #running?" do
         expect(File.exist?(pid_file)).to be(true)
       end
 
+      it "never takes a kernel thread for the daemon (a PID file naming one is stale; stop signals nothing)" do
+        kernel_thread = Dir.children("/proc").grep(/\A\d+\z/).map(&:to_i).find do |pid|
+          stat = File.read("/proc/#{pid}/stat") rescue nil # rubocop:disable Style/RescueModifier
+          stat && stat[(stat.rindex(")") + 2)..].split[6].to_i & 0x200000 != 0
+        end
+        skip "no kernel thread is visible in this PID namespace" unless kernel_thread
+        write_pid_file(kernel_thread)
+        allow(Process).to receive(:kill).and_call_original
+        expect(controller.running?).to be(false)
+        expect(File.exist?(pid_file)).to be(false)
+        write_pid_file(kernel_thread)
+        controller.stop
+        expect(Process).not_to have_received(:kill).with(anything, kernel_thread)
+      end
+
       it "counts a PID file written after the process started as running" do
         sleeper = spawn_sleeper
         sleep 0.05

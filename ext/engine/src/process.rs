@@ -20,6 +20,8 @@ pub const PID_REUSE_SLACK: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcStat {
     pub state: u8,
+    /// The kernel's PF_* flags.
+    pub flags: u64,
     /// Clock ticks after boot at which the process started.
     pub start_ticks: u64,
 }
@@ -37,11 +39,22 @@ impl ProcStat {
         let mut fields = after_comm
             .split(|b| b.is_ascii_whitespace())
             .filter(|f| !f.is_empty());
+        let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse().ok();
+        // state, flags and starttime are fields 3, 9 and 22 of the line.
         let state = *fields.next()?.first()?;
-        // starttime is field 22 of the line; state is field 3.
-        let start = fields.nth(18)?;
-        let start_ticks = std::str::from_utf8(start).ok()?.parse().ok()?;
-        Some(ProcStat { state, start_ticks })
+        let flags = number(fields.nth(5)?)?;
+        let start_ticks = number(fields.nth(12)?)?;
+        Some(ProcStat {
+            state,
+            flags,
+            start_ticks,
+        })
+    }
+
+    /// A kernel thread (PF_KTHREAD): never a daemon, and deaf to signals.
+    pub fn is_kernel_thread(&self) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        self.flags & PF_KTHREAD != 0
     }
 
     pub fn is_zombie(&self) -> bool {
@@ -85,7 +98,8 @@ pub enum Liveness {
     Running,
     /// No such process, or it has exited and waits to be reaped.
     Gone,
-    /// The process runs but started after `written`: not the PID file's writer.
+    /// The process runs but cannot be the PID file's writer: it started
+    /// after `written`, or it is a kernel thread.
     Reused,
 }
 
@@ -94,6 +108,7 @@ pub enum Liveness {
 pub fn liveness(pid: i32, written: Option<SystemTime>) -> Liveness {
     match ProcStat::read(pid) {
         Ok(stat) if stat.is_zombie() && !has_other_threads(pid) => Liveness::Gone,
+        Ok(stat) if stat.is_kernel_thread() => Liveness::Reused,
         Ok(stat) => match (stat.start_time(), written) {
             (Some(started), Some(written)) if started > written + PID_REUSE_SLACK => {
                 Liveness::Reused
@@ -188,6 +203,9 @@ mod tests {
         let stat = ProcStat::parse(line).unwrap();
         assert_eq!(stat.state, b'S');
         assert_eq!(stat.start_ticks, 987654);
+        assert!(!stat.is_kernel_thread());
+        let kthreadd = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24 0 0";
+        assert!(ProcStat::parse(kthreadd).unwrap().is_kernel_thread());
         assert!(ProcStat::parse(b"garbage").is_none());
     }
 
