@@ -27,24 +27,28 @@ RSpec.describe DaemonController, "make_pid_file" do
     expect(File.exist?(pid_file)).to be(false)
   end
 
-  it "records the program's own PID when the command goes through the shell" do
-    controller = foreground_controller("#{foreground_command} --message-after-log 'two words'")
+  # Starts `command`, checks that the PID file names the test daemon itself
+  # (not a shell) and hands that PID to the block, then stops it.
+  def expect_program_pid_for(command)
+    controller = foreground_controller(command)
     controller.start
     pid = read_pid_file
     expect(cmdline(pid)).to include("test_daemon")
-    expect(File.read(log_file)).to include("two words\n")
+    yield pid
     controller.stop
     expect(process_alive?(pid)).to be(false)
   end
 
+  it "records the program's own PID when the command goes through the shell" do
+    expect_program_pid_for("#{foreground_command} --message-after-log 'two words'") do
+      expect(File.read(log_file)).to include("two words\n")
+    end
+  end
+
   it "records the program's own PID behind leading variable assignments" do
-    controller = foreground_controller("GREETING='hello there' #{foreground_command}")
-    controller.start
-    pid = read_pid_file
-    expect(cmdline(pid)).to include("test_daemon")
-    expect(File.read("/proc/#{pid}/environ").split("\0")).to include("GREETING=hello there")
-    controller.stop
-    expect(process_alive?(pid)).to be(false)
+    expect_program_pid_for("GREETING='hello there' #{foreground_command}") do |pid|
+      expect(File.read("/proc/#{pid}/environ").split("\0")).to include("GREETING=hello there")
+    end
   end
 
   it "appends the program's output to the log file, and reports it when the program dies" do

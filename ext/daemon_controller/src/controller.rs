@@ -573,16 +573,15 @@ fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error>
                 nogvl::blocking(ruby, || http::is_up(target, HTTP_PING_TIMEOUT))?
                     .map_err(|e| errors::io_error(ruby, e, None))?
             }
-            // Outside a start there is no socket, and so no readiness.
-            PingCommand::Notify => match controller.notify_socket().as_mut() {
-                Some(socket) => {
-                    socket
-                        .receive()
-                        .map_err(|e| errors::io_error(ruby, e, None))?;
-                    socket.is_ready()
-                }
-                None => false,
-            },
+            // Outside a start there is no socket, and so no readiness. The
+            // lock is released before an error becomes a Ruby exception.
+            PingCommand::Notify => {
+                let ready = match controller.notify_socket().as_mut() {
+                    Some(socket) => socket.receive().map(|()| socket.is_ready()),
+                    None => Ok(false),
+                };
+                ready.map_err(|e| errors::io_error(ruby, e, None))?
+            }
         };
         Ok(ruby.into_value(up))
     })
