@@ -21,20 +21,12 @@ RSpec.describe "DaemonController managing memcached" do
     flags = ["-d", "-P", server_pid_file, "-l", "127.0.0.1", "-p", server_port.to_s, "-U", "0", "-vv"]
     flags += ["-u", "root"] if root? # memcached refuses to run as root otherwise
     command = [program, *flags, *extra_flags].shelljoin
-    DaemonController.new(
-      identifier: "memcached",
-      start_command: "#{command} >>#{log.shellescape} 2>&1",
-      ping_command: [:tcp, "127.0.0.1", server_port],
-      pid_file: server_pid_file,
-      log_file: log,
-      start_timeout: 10,
-      stop_timeout: 10,
-      start_abort_timeout: 3
-    )
+    managed_server(identifier: "memcached", start_command: "#{command} >>#{log.shellescape} 2>&1",
+                   ping_command: [:tcp, "127.0.0.1", server_port], log_file: log)
   end
 
-  let(:controller) { managed(memcached_controller) }
-  let(:broken_controller) { managed(memcached_controller("--no-such-flag")) }
+  let(:controller) { memcached_controller }
+  let(:broken_controller) { memcached_controller("--no-such-flag") }
 
   it_behaves_like "a real server under DaemonController"
 

@@ -49,21 +49,14 @@ RSpec.describe "DaemonController managing nginx" do
   end
 
   def nginx_controller(config)
-    DaemonController.new(
-      identifier: "nginx",
-      # -e: the error log nginx opens before reading its configuration.
-      start_command: [program, "-p", "#{tmpdir}/", "-c", config, "-e", error_log].shelljoin,
-      ping_command: [:tcp, "127.0.0.1", server_port],
-      pid_file: server_pid_file,
-      log_file: error_log,
-      start_timeout: 10,
-      stop_timeout: 10,
-      start_abort_timeout: 3
-    )
+    managed_server(identifier: "nginx",
+                   # -e: the error log nginx opens before reading its configuration.
+                   start_command: [program, "-p", "#{tmpdir}/", "-c", config, "-e", error_log].shelljoin,
+                   ping_command: [:tcp, "127.0.0.1", server_port], log_file: error_log)
   end
 
-  let(:controller) { managed(nginx_controller(write_config)) }
-  let(:broken_controller) { managed(nginx_controller(write_config("no_such_directive on;"))) }
+  let(:controller) { nginx_controller(write_config) }
+  let(:broken_controller) { nginx_controller(write_config("no_such_directive on;")) }
 
   it_behaves_like "a real server under DaemonController"
 

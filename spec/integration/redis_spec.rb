@@ -35,21 +35,13 @@ RSpec.describe "DaemonController managing redis-server" do
   end
 
   def redis_controller(config)
-    DaemonController.new(
-      identifier: "redis-server",
-      start_command: [program, config].shelljoin,
-      # Redis listens on its socket and its port at the same point.
-      ping_command: [:unix, socket_path],
-      pid_file: server_pid_file,
-      log_file: log,
-      start_timeout: 10,
-      stop_timeout: 10,
-      start_abort_timeout: 3
-    )
+    # Redis listens on its socket and its port at the same point.
+    managed_server(identifier: "redis-server", start_command: [program, config].shelljoin,
+                   ping_command: [:unix, socket_path], log_file: log)
   end
 
-  let(:controller) { managed(redis_controller(write_config)) }
-  let(:broken_controller) { managed(redis_controller(write_config("no-such-option yes"))) }
+  let(:controller) { redis_controller(write_config) }
+  let(:broken_controller) { redis_controller(write_config("no-such-option yes")) }
 
   it_behaves_like "a real server under DaemonController"
 
@@ -77,11 +69,9 @@ RSpec.describe "DaemonController managing redis-server" do
       appendonly no
       proc-title-template "{title} {listen-addr} {config-file}"
     CONFIG
-    foreground = managed(DaemonController.new(
-                           identifier: "redis-server", start_command: [program, config].shelljoin,
-                           ping_command: [:notify], pid_file: server_pid_file, log_file: log,
-                           daemonize_for_me: true, make_pid_file: true, start_timeout: 10, stop_timeout: 10
-                         ))
+    foreground = managed_server(identifier: "redis-server", start_command: [program, config].shelljoin,
+                                ping_command: [:notify], log_file: log, daemonize_for_me: true,
+                                make_pid_file: true)
     expect(foreground.start).to be(true)
     pid = foreground.pid
     remember_server_processes(pid)

@@ -117,6 +117,13 @@ module RealServerHelper
     controller
   end
 
+  # A controller of this example's server, registered for the cleanup; the
+  # PID file and the generous limits are the same for every server.
+  def managed_server(**options)
+    managed(DaemonController.new(pid_file: server_pid_file, start_timeout: 10, stop_timeout: 10,
+                                 start_abort_timeout: 3, **options))
+  end
+
   # Remembers the server's processes, so that the cleanup kills them even
   # if they have left the process tree (a worker whose master died).
   def remember_server_processes(pid)
