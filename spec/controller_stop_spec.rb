@@ -106,7 +106,7 @@ RSpec.describe DaemonController, "#stop and #restart" do
       expect(File.exist?(pid_file)).to be(false)
     end
 
-    it "does not signal a process whose PID was reused (PID file older than the process)" do
+    it "does not signal a process whose PID was reused (PID file older than the process)", :process_table do
       sleeper = pid_file_naming_a_reused_pid
       controller = new_controller
       expect { controller.stop }.not_to raise_error

@@ -18,8 +18,14 @@ use crate::wait::{earliest, Backoff, Events};
 pub const PID_FILE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The longest pause between two checks while waiting for a process to exit
-/// (pidfds usually wake the wait much sooner).
+/// (exit watches usually wake the wait much sooner).
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a process may take to disappear after SIGKILL. Only a process
+/// stuck in the kernel (uninterruptible I/O) takes longer, or a zombie whose
+/// parent does not reap it where the process table cannot be read; neither
+/// is worth waiting for without end.
+pub const KILL_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -230,9 +236,9 @@ impl<S: Seams> Flow<'_, S> {
     }
 
     /// Ends a command we spawned that overran its deadline: SIGTERM, up to
-    /// `start_abort_timeout` to exit, then SIGKILL; reaps it, and deletes the
-    /// PID file if the command wrote its own PID there (a daemon that forked
-    /// in time wrote another one: it stays).
+    /// `start_abort_timeout` to exit, then SIGKILL and up to [`KILL_WAIT`];
+    /// reaps it, and deletes the PID file if the command wrote its own PID
+    /// there (a daemon that forked in time wrote another one: it stays).
     fn abort_direct_child(&self, pid: i32) -> Result<(), Failure<S::Error>> {
         if pid <= 0 {
             return Ok(());
@@ -242,7 +248,7 @@ impl<S: Seams> Flow<'_, S> {
         let grace = deadline_after(self.settings.start_abort_timeout);
         if !self.wait_until_gone(Some(pid), grace, exited)? {
             self.kill_if_present("SIGKILL", pid)?;
-            self.wait_until_gone(Some(pid), None, exited)?;
+            self.wait_until_gone(Some(pid), deadline_after(Some(KILL_WAIT)), exited)?;
         }
         let _ = process::try_reap(pid);
         let pid_file = &self.settings.pid_file;
@@ -601,6 +607,25 @@ pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::E
             other => other.seam()?,
         }
     }
-    flow.wait_until_gone(victim, None, gone)?;
-    Err(Failure::StopTimeout(settings.identifier.clone()))
+    if flow.wait_until_gone(victim, deadline_after(Some(KILL_WAIT)), gone)? {
+        return Err(Failure::StopTimeout(settings.identifier.clone()));
+    }
+    Err(Failure::Stop(Report {
+        output: Some(survivor_message(victim)),
+        timed_out: true,
+        pid: victim,
+        ..Report::default()
+    }))
+}
+
+/// Why `stop` gives up on a process that SIGKILL did not remove.
+fn survivor_message(pid: Option<i32>) -> String {
+    let waited = KILL_WAIT.as_secs();
+    match pid {
+        Some(pid) => format!(
+            "Process {pid} still exists {waited} seconds after SIGKILL: stuck in the kernel, \
+             or exited and not reaped by its parent"
+        ),
+        None => format!("The daemon still runs {waited} seconds after SIGKILL"),
+    }
 }

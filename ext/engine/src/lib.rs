@@ -12,6 +12,7 @@ pub mod pid_file;
 pub mod ping;
 pub mod process;
 pub mod spawn;
+pub mod sys;
 pub mod wait;
 
 use std::io;

@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix::libc;
-
 /// The largest message accepted, as systemd does (its NOTIFY_BUFFER_MAX):
 /// longer datagrams are dropped whole rather than read cut off.
 const MAX_MESSAGE: usize = 4096;
@@ -179,23 +177,11 @@ fn open(dir: &Path, path: &Path) -> io::Result<UnixDatagram> {
     Ok(socket)
 }
 
-/// A socket name that other users cannot guess: 64 bits from getrandom(2).
+/// A socket name that other users cannot guess: 64 random bits.
 fn random_name() -> io::Result<String> {
     let mut bytes = [0u8; 8];
-    loop {
-        let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-        if got == bytes.len() as isize {
-            return Ok(format!("notify-{:016x}", u64::from_ne_bytes(bytes)));
-        }
-        let error = if got < 0 {
-            io::Error::last_os_error()
-        } else {
-            io::Error::other("getrandom(2) returned too few bytes")
-        };
-        if !crate::is_interrupted(&error) {
-            return Err(error);
-        }
-    }
+    crate::sys::random_bytes(&mut bytes)?;
+    Ok(format!("notify-{:016x}", u64::from_ne_bytes(bytes)))
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
-//! Event-driven waiting: poll(2) on pidfds (process exit) and an inotify
-//! descriptor (files appearing or changing), with a timer as the fallback.
+//! Event-driven waiting: poll(2) on the platform's exit watches (process
+//! exit) and file watch (files appearing or changing), with a timer as the
+//! fallback.
 //! Each wait is one blocking call that returns EINTR when a signal arrives,
 //! so the Ruby bindings can run it without the GVL and handle interrupts.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use crate::{check, process};
+use crate::check;
+use crate::sys::{self, FileWatch};
 
 /// Waits until one of `fds` is readable or `until` passes. Returns whether a
 /// descriptor became readable; EINTR is returned as an error, not retried.
@@ -95,22 +97,9 @@ impl Backoff {
 /// watched processes exiting, and messages arriving on watched sockets.
 #[derive(Debug, Default)]
 pub struct Events {
-    inotify: Option<OwnedFd>,
+    files: Option<FileWatch>,
     exits: Vec<OwnedFd>,
     readable: Vec<OwnedFd>,
-}
-
-impl Drop for Events {
-    /// Closing an inotify instance waits for a grace period in the kernel
-    /// (milliseconds on these machines), so a short-lived thread closes it
-    /// off the caller's path; where no thread can start, it closes here.
-    fn drop(&mut self) {
-        if let Some(inotify) = self.inotify.take() {
-            let _ = std::thread::Builder::new()
-                .name("dc-inotify-close".to_owned())
-                .spawn(move || drop(inotify));
-        }
-    }
 }
 
 impl Events {
@@ -119,39 +108,24 @@ impl Events {
     }
 
     /// Wakes waits when entries of `file`'s directory are created, written,
-    /// renamed or deleted. Without inotify, waits fall back to their timers.
+    /// renamed or deleted. Without a file watch, waits fall back to their
+    /// timers.
     pub fn watch_directory_of(&mut self, file: &Path) {
         let dir = match file.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-            return;
-        };
-        if self.inotify.is_none() {
-            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-            if fd < 0 {
-                return;
-            }
-            self.inotify = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        if self.files.is_none() {
+            self.files = sys::file_watch();
         }
-        if let Some(inotify) = &self.inotify {
-            let mask = libc::IN_CREATE
-                | libc::IN_MOVED_TO
-                | libc::IN_MOVED_FROM
-                | libc::IN_MODIFY
-                | libc::IN_CLOSE_WRITE
-                | libc::IN_ATTRIB
-                | libc::IN_DELETE;
-            unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), dir.as_ptr(), mask) };
+        if let Some(files) = &mut self.files {
+            files.watch(dir, file);
         }
     }
 
-    /// Wakes waits when `pid` exits (via a pidfd, where the kernel has them).
+    /// Wakes waits when `pid` exits, where the platform can watch for that.
     pub fn watch_exit(&mut self, pid: i32) {
-        if let Some(fd) = crate::process::pidfd(pid) {
-            self.exits.push(fd);
-        }
+        self.exits.extend(sys::exit_watch(pid));
     }
 
     /// Wakes waits when `fd` has something to read. Whoever reads it must
@@ -162,37 +136,23 @@ impl Events {
 
     /// Waits for an event or `until`; returns whether an event ended the
     /// wait. EINTR is returned as an error. A process whose exit was seen is
-    /// no longer watched, so that its readable pidfd does not turn later
+    /// no longer watched, so that its readable watch does not turn later
     /// waits into a busy loop.
     pub fn wait(&mut self, until: Option<Instant>) -> io::Result<bool> {
-        let fds: Vec<BorrowedFd<'_>> = self
-            .inotify
-            .iter()
-            .chain(&self.exits)
-            .chain(&self.readable)
-            .map(|fd| fd.as_fd())
+        let files = self.files.as_ref().map(|files| files.as_fd());
+        let fds: Vec<BorrowedFd<'_>> = files
+            .into_iter()
+            .chain(self.exits.iter().map(|fd| fd.as_fd()))
+            .chain(self.readable.iter().map(|fd| fd.as_fd()))
             .collect();
         let woke = poll_readable(&fds, until)?;
         if woke {
-            self.drain_inotify();
-            self.exits.retain(|fd| !process::has_exited(fd.as_fd()));
+            if let Some(files) = &self.files {
+                files.drain();
+            }
+            self.exits.retain(|fd| !sys::has_exited(fd.as_fd()));
         }
         Ok(woke)
-    }
-
-    fn drain_inotify(&self) {
-        let Some(inotify) = &self.inotify else {
-            return;
-        };
-        let mut buffer = [0u8; 4096];
-        while unsafe {
-            libc::read(
-                inotify.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-            )
-        } > 0
-        {}
     }
 }
 
