@@ -416,7 +416,8 @@ impl<S: Seams> Start<'_, S> {
             let grace = deadline_after(self.flow.settings.start_abort_timeout);
             if !self.flow.wait_until_gone(Some(pid), grace, not_running)? {
                 self.flow.kill_if_present("SIGKILL", pid)?;
-                self.flow.wait_until_gone(Some(pid), None, not_running)?;
+                let bound = deadline_after(Some(KILL_WAIT));
+                self.flow.wait_until_gone(Some(pid), bound, not_running)?;
             }
         }
         Err(Failure::StartTimeout(self.report(output, None, true, pid)))

@@ -22,6 +22,11 @@ const MAX_MESSAGE: usize = 4096;
 /// How many directory names to try when one is taken, which only a name
 /// planted in advance by someone else makes happen.
 const DIRECTORY_ATTEMPTS: u32 = 8;
+/// The longest socket path that every platform binds: `sun_path` holds 104
+/// bytes on macOS and the BSDs (108 on Linux), the final NUL included.
+const MAX_SOCKET_PATH: usize = 103;
+/// Where the socket goes when the temporary directory's path is too long.
+const SHORT_BASE: &str = "/tmp";
 
 /// Distinguishes sockets bound by one process at the same instant.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -29,7 +34,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A bound notification socket and what its datagrams said so far.
 ///
 /// The socket file sits in a directory of its own under the temporary
-/// directory. The directory is created with mode 0700, so nobody can
+/// directory, or under `/tmp` where that would make the path too long for
+/// a socket address (a long TMPDIR, as macOS gives). The directory is created with mode 0700, so nobody can
 /// interfere while the socket is set up, and then opened to mode 0711 with
 /// the socket at 0666: a daemon that switches to another user (started by
 /// root, say) needs search permission on the directory and write permission
@@ -50,7 +56,7 @@ impl NotifySocket {
     /// Binds a nonblocking, close-on-exec datagram socket at a fresh path.
     pub fn bind() -> io::Result<NotifySocket> {
         let name = random_name()?;
-        let dir = create_private_directory()?;
+        let dir = create_private_directory(&name)?;
         let path = dir.join(name);
         match open(&dir, &path) {
             Ok(socket) => Ok(NotifySocket {
@@ -143,11 +149,12 @@ impl Drop for NotifySocket {
     }
 }
 
-/// Creates `<tmp>/dc-notify-<pid>-<counter>-<time>` with mode 0700. The
+/// Creates `<base>/dc-notify-<pid>-<counter>-<time>` with mode 0700, the
+/// base chosen so that the socket `name` inside fits a socket address. The
 /// directory must be new: one that already exists may belong to someone
 /// else, so its name is skipped.
-fn create_private_directory() -> io::Result<PathBuf> {
-    let base = std::env::temp_dir();
+fn create_private_directory(name: &str) -> io::Result<PathBuf> {
+    let preferred = std::env::temp_dir();
     let pid = std::process::id();
     let mut attempt = 0;
     loop {
@@ -156,7 +163,8 @@ fn create_private_directory() -> io::Result<PathBuf> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let dir = base.join(format!("dc-notify-{pid}-{counter}-{time:x}"));
+        let dir_name = format!("dc-notify-{pid}-{counter}-{time:x}");
+        let dir = base_for(&preferred, &dir_name, name).join(dir_name);
         match DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < DIRECTORY_ATTEMPTS => {
@@ -164,6 +172,16 @@ fn create_private_directory() -> io::Result<PathBuf> {
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// `preferred` when `<preferred>/<dir_name>/<name>` fits a socket address on
+/// every platform, [`SHORT_BASE`] otherwise.
+fn base_for<'a>(preferred: &'a Path, dir_name: &str, name: &str) -> &'a Path {
+    let len = preferred.join(dir_name).join(name).as_os_str().len();
+    match len <= MAX_SOCKET_PATH {
+        true => preferred,
+        false => Path::new(SHORT_BASE),
     }
 }
 
@@ -294,6 +312,18 @@ mod tests {
         assert_ne!(first.path(), second.path());
         assert_ne!(first.path().parent(), second.path().parent());
         assert!(first.path().starts_with(std::env::temp_dir()));
+    }
+
+    #[test]
+    fn a_long_temporary_directory_gives_way_to_a_short_one() {
+        let dir_name = "dc-notify-4194304-18446744073709551615-187b1c9f3a6d2e40";
+        let name = "notify-0123456789abcdef";
+        let short = Path::new("/var/folders/x/T");
+        assert_eq!(base_for(short, dir_name, name), short);
+        let long = PathBuf::from(format!("/var/folders/{}/T", "x".repeat(40)));
+        assert_eq!(base_for(&long, dir_name, name), Path::new(SHORT_BASE));
+        let path = Path::new(SHORT_BASE).join(dir_name).join(name);
+        assert!(path.as_os_str().len() <= MAX_SOCKET_PATH);
     }
 
     #[test]
