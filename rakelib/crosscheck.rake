@@ -3,13 +3,15 @@
 require "open3"
 
 # The platforms users run besides this machine's: the engine must build and
-# lint clean for each, although its tests only run here.
+# lint clean for each, although its tests only run here. illumos stands for
+# the systems of no known family (the engine's sys/native.rs).
 CROSSCHECK_TARGETS = %w[
   x86_64-apple-darwin
   aarch64-apple-darwin
   x86_64-unknown-freebsd
   x86_64-unknown-linux-musl
   aarch64-unknown-linux-gnu
+  x86_64-unknown-illumos
 ].freeze
 
 namespace :crosscheck do
@@ -31,5 +33,5 @@ namespace :crosscheck do
   end
 end
 
-desc "Type-check and lint for macOS, FreeBSD, musl and arm64 Linux (#{CROSSCHECK_TARGETS.join(", ")})"
+desc "Type-check and lint for macOS, FreeBSD, musl and arm64 Linux, illumos (#{CROSSCHECK_TARGETS.join(", ")})"
 task crosscheck: %i[crosscheck:engine]

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::libc;
+use nix::poll::PollFlags;
 
 use crate::{check, wait};
 
@@ -147,7 +148,7 @@ pub(crate) fn connect_stream(
 }
 
 fn poll_writable(socket: &OwnedFd, deadline: Instant) -> io::Result<bool> {
-    wait::poll_for(&[socket.as_fd()], libc::POLLOUT, Some(deadline))
+    wait::poll_for(&[socket.as_fd()], PollFlags::POLLOUT, Some(deadline))
 }
 
 fn socket_error(socket: &OwnedFd) -> io::Result<()> {

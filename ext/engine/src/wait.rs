@@ -5,55 +5,41 @@
 //! so the Ruby bindings can run it without the GVL and handle interrupts.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::libc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::check;
 use crate::sys::{self, FileWatch};
 
 /// Waits until one of `fds` is readable or `until` passes. Returns whether a
 /// descriptor became readable; EINTR is returned as an error, not retried.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], until: Option<Instant>) -> io::Result<bool> {
-    poll_for(fds, libc::POLLIN, until)
+    poll_for(fds, PollFlags::POLLIN, until)
 }
 
 /// Waits until one of `fds` reports one of `events` (or an error or hang-up)
 /// or `until` passes; EINTR is returned as an error.
 pub fn poll_for(
     fds: &[BorrowedFd<'_>],
-    events: libc::c_short,
+    events: PollFlags,
     until: Option<Instant>,
 ) -> io::Result<bool> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events,
-            revents: 0,
-        })
-        .collect();
-    let ready = check(unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            timeout_millis(until),
-        )
-    })?;
+    let mut pollfds: Vec<PollFd<'_>> = fds.iter().map(|&fd| PollFd::new(fd, events)).collect();
+    let ready = poll(&mut pollfds, timeout(until))?;
     Ok(ready > 0)
 }
 
-/// Milliseconds until `until`, rounded up so that a wait never ends early
-/// and spins; -1 (forever) for no deadline.
-fn timeout_millis(until: Option<Instant>) -> libc::c_int {
+/// The time left until `until`, rounded up to whole milliseconds so that a
+/// wait never ends early and spins; no deadline waits for ever.
+fn timeout(until: Option<Instant>) -> PollTimeout {
     match until {
-        None => -1,
+        None => PollTimeout::NONE,
         Some(until) => {
             let left = until.saturating_duration_since(Instant::now());
             let millis = left.as_nanos().div_ceil(1_000_000);
-            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
         }
     }
 }
@@ -204,7 +190,9 @@ mod tests {
     #[test]
     fn timeouts_round_up() {
         let soon = Instant::now() + Duration::from_micros(10);
-        assert!(timeout_millis(Some(soon)) >= 0);
-        assert_eq!(timeout_millis(None), -1);
+        assert_eq!(timeout(Some(soon)), PollTimeout::from(1u8));
+        assert_eq!(timeout(None), PollTimeout::NONE);
+        let far = Instant::now() + Duration::from_secs(100 * 24 * 3600);
+        assert_eq!(timeout(Some(far)), PollTimeout::MAX);
     }
 }

@@ -4,8 +4,9 @@
 //! (`proc_pidinfo` on macOS, `sysctl` `KERN_PROC_PID` on FreeBSD). It
 //! mirrors the fallback's structure: a kqueue descriptor is readable when an
 //! event is pending, so waits poll it just as they poll Linux's pidfds.
-//! Pipes, sockets, private files and descriptor hygiene are the portable
-//! ones, which these systems share with the fallback.
+//! Private files and descriptor hygiene are the portable ones, and so are
+//! pipes and sockets on Apple's systems, which lack `pipe2` and
+//! `SOCK_CLOEXEC`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -18,7 +19,11 @@ use nix::sys::stat::Mode;
 
 use super::ProcessInfo;
 
-pub use super::fallback::{cloexec_pipe, mark_cloexec_above_stdio, private_file, stream_socket};
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+pub use super::cloexec::{cloexec_pipe, stream_socket};
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+pub use super::fallback::{cloexec_pipe, stream_socket};
+pub use super::fallback::{mark_cloexec_above_stdio, private_file};
 
 /// A kqueue that reports `pid`'s exit. `None` when the process is already
 /// gone (ESRCH) or no kqueue can be had.

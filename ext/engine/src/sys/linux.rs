@@ -1,7 +1,7 @@
 //! Linux: pidfds for process exits, inotify for file changes, `/proc` for a
 //! process's state and start time, `close_range`, `O_TMPFILE`, `pipe2`,
-//! `SOCK_CLOEXEC` and `getrandom`. Each falls back to the portable version
-//! where the running kernel lacks it.
+//! `SOCK_CLOEXEC` (shared with the BSDs) and `getrandom`. Each falls back
+//! to the portable version where the running kernel lacks it.
 
 use std::fs::{self, File};
 use std::io;
@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 
+pub use super::cloexec::{cloexec_pipe, stream_socket};
 use super::{fallback, ProcessInfo};
 
 /// The fields of `/proc/<pid>/stat` that matter here.
@@ -192,16 +192,6 @@ pub fn private_file(dir: &Path) -> io::Result<File> {
         Ok(fd) => Ok(File::from(fd)),
         Err(_) => fallback::private_file(dir),
     }
-}
-
-pub fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
-}
-
-pub fn stream_socket(domain: i32) -> io::Result<OwnedFd> {
-    let family = AddressFamily::from_i32(domain).ok_or(nix::errno::Errno::EAFNOSUPPORT)?;
-    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-    Ok(socket(family, SockType::Stream, flags, None)?)
 }
 
 /// getrandom(2), which nix does not wrap.

@@ -18,6 +18,16 @@ use std::time::{Instant, SystemTime};
 
 mod fallback;
 
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd",
+    target_os = "netbsd"
+))]
+mod cloexec;
+
 /// The kernel family's own file: `linux.rs`, `bsd.rs` (macOS and the BSDs),
 /// or, on other systems, `native.rs`, which offers the portable versions.
 #[cfg_attr(any(target_os = "linux", target_os = "android"), path = "linux.rs")]
@@ -153,10 +163,8 @@ pub fn random_bytes(bytes: &mut [u8]) -> io::Result<()> {
 /// waits for it still gets its status). `None`: not our child (or already
 /// reaped), so this says nothing.
 pub fn child_has_exited(pid: i32) -> Option<bool> {
-    use nix::sys::wait::WaitPidFlag;
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     loop {
-        match waitid_pid(pid, flags) {
+        match exited_unreaped(pid) {
             Ok(exited) => return Some(exited),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return None,
@@ -164,22 +172,24 @@ pub fn child_has_exited(pid: i32) -> Option<bool> {
     }
 }
 
-/// waitid(P_PID, ...): whether a child changed state.
+/// waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT): whether a child exited.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn waitid_pid(pid: i32, flags: nix::sys::wait::WaitPidFlag) -> nix::Result<bool> {
-    use nix::sys::wait::{waitid, Id, WaitStatus};
+fn exited_unreaped(pid: i32) -> nix::Result<bool> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     let status = waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags)?;
     Ok(status != WaitStatus::StillAlive)
 }
 
-/// waitid(P_PID, ...) where nix does not wrap it.
+/// The same where nix does not wrap waitid.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn waitid_pid(pid: i32, flags: nix::sys::wait::WaitPidFlag) -> nix::Result<bool> {
+fn exited_unreaped(pid: i32) -> nix::Result<bool> {
     use nix::libc;
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let ret = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags.bits()) };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    let ret = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
     nix::errno::Errno::result(ret)?;
-    Ok(info.si_pid != 0)
+    Ok(unsafe { info.si_pid() } != 0)
 }
 
 #[cfg(test)]
@@ -202,6 +212,16 @@ mod tests {
         );
         assert!(child.wait().unwrap().success());
         assert_eq!(child_has_exited(pid), None);
+    }
+
+    #[test]
+    fn the_portable_probe_tells_a_live_child_from_a_reaped_one() {
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let pid = child.id() as i32;
+        assert_eq!(fallback::signal_zero(pid), Some(ProcessInfo::EXISTS));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(fallback::signal_zero(pid), None);
     }
 
     #[test]
