@@ -187,7 +187,8 @@ fn base_for<'a>(preferred: &'a Path, dir_name: &str, name: &str) -> &'a Path {
 
 /// Binds the socket and opens it and its directory to the daemon.
 fn open(dir: &Path, path: &Path) -> io::Result<UnixDatagram> {
-    // std binds with SOCK_CLOEXEC, so daemons spawned later do not inherit it.
+    // std makes the socket close-on-exec, so daemons spawned later do not
+    // inherit it.
     let socket = UnixDatagram::bind(path)?;
     socket.set_nonblocking(true)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o666))?;
