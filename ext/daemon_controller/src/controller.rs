@@ -21,7 +21,7 @@ use magnus::prelude::*;
 use magnus::typed_data::{DataTypeFunctions, Obj};
 use magnus::value::{Lazy, Opaque};
 use magnus::{
-    function, method, Error, ExceptionClass, Integer, RArray, RClass, RModule, RString, Ruby, Value,
+    method, Error, ExceptionClass, Integer, RArray, RClass, RModule, RString, Ruby, Value,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -654,14 +654,9 @@ fn ping_socket(
     })
 }
 
-fn hook(_ruby: &Ruby, _controller: Controller, _args: &[Value]) -> Result<(), Error> {
-    Ok(())
-}
-
 pub fn define(ruby: &Ruby) -> Result<RClass, Error> {
     let class = ruby.define_class("DaemonController", ruby.class_object())?;
     class.define_alloc_func::<RbController>();
-    class.define_singleton_method("can_ping_unix_sockets?", function!(|| true, 0))?;
     class.define_method("initialize", method!(initialize, -1))?;
     class.define_method("start", method!(start, 0))?;
     class.define_method("stop", method!(stop, 0))?;
@@ -676,8 +671,5 @@ pub fn define(ruby: &Ruby) -> Result<RClass, Error> {
     class.define_private_method("run_command", method!(run_command, 1))?;
     class.define_private_method("run_ping_command", method!(run_ping_command, 0))?;
     class.define_private_method("ping_socket", method!(ping_socket, 2))?;
-    class.define_private_method("daemon_spawned", method!(hook, -1))?;
-    class.define_private_method("start_timed_out", method!(hook, -1))?;
-    class.define_private_method("daemonization_timed_out", method!(hook, -1))?;
     Ok(class)
 }
