@@ -7,12 +7,13 @@ require "daemon_controller/errors"
 require "daemon_controller/results"
 require "daemon_controller/hooks"
 require "daemon_controller/lock_file"
+require "daemon_controller/options"
 
 # DaemonController starts a daemon and returns once it answers pings, stops
 # it with a timeout, and serializes both across processes with a lock file.
-# The exceptions, the result structs and the hooks are Ruby (errors.rb,
-# results.rb, hooks.rb, lock_file.rb); the methods that do the work are
-# native.
+# The exceptions, the result structs, the hooks and the option table are
+# Ruby (errors.rb, results.rb, hooks.rb, lock_file.rb, options.rb); the
+# methods that do the work are native.
 #
 # One controller manages one daemon: create it with the daemon's commands
 # and files (see {#initialize} for every option), then call {#start},

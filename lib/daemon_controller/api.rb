@@ -12,98 +12,18 @@ class DaemonController
   #   checked here, and a missing or ill-typed one raises at once.
   #
   #   The options come as keywords or, as 1.x callers wrote them, as one Hash
-  #   with Symbol keys; the five first ones are mandatory. An option this
-  #   class does not know is ignored with a warning naming it. "Callable"
-  #   means anything that responds to `call` with no arguments: a Proc, a
-  #   lambda, a Method. For every timeout, 0 or nil means no limit (and then
-  #   nothing is ever killed for being slow).
+  #   with Symbol keys; those that OPTIONS marks mandatory must be given. An
+  #   option this class does not know is ignored with a warning naming it.
+  #   "Callable" means anything that responds to `call` with no arguments: a
+  #   Proc, a lambda, a Method. For every timeout, 0 or nil means no limit
+  #   (and then nothing is ever killed for being slow).
   #
   #   @overload initialize(**options)
   #     The keyword form.
   #     @return [DaemonController]
-  #     @param options [Hash{Symbol => Object}] the options, as keywords.
-  #     @option options [String, Symbol] :identifier **Mandatory.** A name for
-  #       the daemon, used in error messages.
-  #     @option options [String, #call] :start_command **Mandatory.** The
-  #       command that starts the daemon, or a callable returning that command
-  #       (called at each start, right after `before_start`). A command
-  #       without shell metacharacters is executed directly, any other through
-  #       `/bin/sh -c`, as `Process.spawn` does with a String. It must exit
-  #       with status 0 once the daemon is on its way (typically once it has
-  #       forked); any other exit, or a death by signal, fails the start.
-  #     @option options [String, Array, #call] :ping_command **Mandatory.**
-  #       How to tell whether the daemon answers:
-  #
-  #       - a command String: up when it exits with status 0 (it runs like
-  #         `system`, with the caller's standard streams and without `env`);
-  #       - `[:tcp, host, port]`: up when a TCP connection succeeds;
-  #       - `[:unix, path]`: up when a connection to that Unix socket
-  #         completes within 0.1 s (refused, or no socket: down);
-  #       - `[:http, url]`: up when a `GET` of that `http://` URL answers
-  #         with a 2xx or 3xx status within 1 s (an open port alone does not
-  #         prove that an application server has finished booting);
-  #       - `[:notify]`: the start command gets a `NOTIFY_SOCKET` variable,
-  #         and the daemon is up once it sends `READY=1` there, as in the
-  #         sd_notify protocol; the `STATUS=` lines it sent join the report of
-  #         a failed start;
-  #       - a callable: up when it returns a truthy value, down when it raises
-  #         one of {ALLOWED_CONNECT_EXCEPTIONS}; a returned object that
-  #         responds to `close` is closed.
-  #
-  #       Any other form raises ArgumentError.
-  #     @option options [String, #to_path] :pid_file **Mandatory.** The file
-  #       the daemon writes its PID to.
-  #     @option options [String, #to_path] :log_file **Mandatory.** The file
-  #       the daemon logs to. What it gains during a failed start goes into
-  #       the exception's message.
-  #     @option options [String, #to_path, nil] :lock_file (pid_file + ".lock")
-  #       The file locked to serialize starts and stops between threads and
-  #       processes; made absolute here.
-  #     @option options [String, nil] :stop_command (nil) A command that stops
-  #       the daemon. Without one, {#stop} sends `stop_graceful_signal` to the
-  #       PID in the PID file.
-  #     @option options [String, nil] :restart_command (nil) A command that
-  #       restarts the daemon. Without one, {#restart} is {#stop} then
-  #       {#start}.
-  #     @option options [#call, nil] :before_start (nil) A callable run just
-  #       before the start command, with the start lock held (to clean up
-  #       what a crash left behind, say).
-  #     @option options [Numeric, nil] :start_timeout (30) Seconds {#start}
-  #       may take in all; past them the start is aborted and StartTimeout
-  #       raised.
-  #     @option options [Numeric, nil] :start_abort_timeout (10) When a start
-  #       is aborted, seconds to wait after SIGTERM before SIGKILL.
-  #     @option options [Numeric, nil] :stop_timeout (30) Seconds {#stop} may
-  #       take; past them the daemon gets SIGKILL and StopTimeout is raised.
-  #     @option options [Numeric, nil] :log_file_activity_timeout (10) While
-  #       waiting for the PID file and for a successful ping, this many
-  #       seconds without any change to the log file mean the daemon has died:
-  #       the wait ends as a timeout.
-  #     @option options [Numeric, nil] :ping_interval (0.1) The longest pause,
-  #       in seconds, between two pings while waiting for the daemon.
-  #     @option options [String, Symbol, nil] :stop_graceful_signal ("TERM")
-  #       The signal for a graceful stop, named as `Signal.list` names it,
-  #       with or without the "SIG" prefix ("TERM", "SIGINT", :QUIT ...).
-  #     @option options [Boolean] :dont_stop_if_pid_file_invalid (false) When
-  #       true, {#stop} skips `stop_command` if the PID file holds no valid
-  #       PID.
-  #     @option options [Boolean] :daemonize_for_me (false) For programs that
-  #       do not daemonize themselves: every command runs in a new session,
-  #       detached, and the process that spawned it exits at once.
-  #     @option options [Boolean] :make_pid_file (false) For programs that
-  #       run in the foreground and write no PID file: the controller writes
-  #       the program's own PID to `pid_file`, and appends what the program
-  #       prints to `log_file`. Needs `daemonize_for_me: true`
-  #       (ArgumentError otherwise).
-  #     @option options [Array<IO>, nil] :keep_ios (nil) IO objects whose
-  #       descriptors every command inherits at the same numbers; every other
-  #       descriptor above 2 is closed in the command.
-  #     @option options [Hash{String => String, nil}, nil] :env ({})
-  #       Environment variables for every command; a nil value removes that
-  #       variable.
-  #     @option options [#debug, nil] :logger (nil) Anything with a `debug`
-  #       method, such as a Logger; it gets a line for each step.
-  #
+  #     @param options [Hash{Symbol => Object}] the options, as keywords:
+  #       {DaemonController::OPTIONS} lists each with its kind, default and a
+  #       line of help, and doc/OPTIONS.md describes each in full.
   #     @example
   #       redis = DaemonController.new(
   #         identifier: "Redis for the job queue",

@@ -126,7 +126,7 @@ RSpec.describe "Packaging", packaging: true do
       gem_lib = File.join(File.realpath(gem_dir), "lib")
       expect(report["features"].map { |feature| File.realpath(feature) })
         .to contain_exactly(File.join(gem_lib, "daemon_controller.rb"),
-                            *%w[version errors results hooks lock_file api].map do |name|
+                            *%w[version errors results hooks lock_file options api].map do |name|
                               File.join(gem_lib, "daemon_controller", "#{name}.rb")
                             end,
                             File.join(gem_lib, "daemon_controller", ruby_minor, library))

@@ -32,8 +32,8 @@ mod results;
 
 use magnus::{Error, Ruby};
 
-/// Defines the native methods. The exceptions, result structs and hooks are
-/// Ruby, loaded before this by lib/daemon_controller.rb; a missing one
+/// Defines the native methods. The exceptions, result structs, hooks and the
+/// option table are Ruby, loaded before this by lib/daemon_controller.rb; a missing one
 /// fails the load here with a NameError naming it, not a later lookup.
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -42,6 +42,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let class = controller::define(ruby)?;
     errors::check_defined(class)?;
     results::check_defined(class)?;
+    options::load_table(ruby, class)?;
     lock_file::define(ruby, class)?;
     Ok(())
 }
@@ -81,7 +82,7 @@ mod tests {
 
     fn check_panic_rescue(ruby: &Ruby) -> Result<(), Error> {
         let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lib");
-        for file in ["errors", "results", "hooks", "lock_file"] {
+        for file in ["errors", "results", "hooks", "lock_file", "options"] {
             ruby.require(format!("{lib}/daemon_controller/{file}"))?;
         }
         init(ruby)?;
