@@ -56,6 +56,7 @@ pub fn failure(ruby: &Ruby, failure: Failure<Error>) -> Error {
     let message = failure.to_string();
     let (class, report) = match failure {
         Failure::Seam(error) => return error,
+        Failure::Connect(cause) => return connect_error(ruby, cause),
         Failure::AlreadyStarted(_) => (&ALREADY_STARTED, None),
         Failure::Start(report) => (&START_ERROR, Some(report)),
         Failure::StartTimeout(report) => (&START_TIMEOUT, Some(report)),
@@ -72,6 +73,20 @@ pub fn failure(ruby: &Ruby, failure: Failure<Error>) -> Error {
         }
     }
     exception.into()
+}
+
+/// "Cannot connect to the daemon", with ": <message> (<class>)" of the
+/// exception the block raised, if any.
+fn connect_error(ruby: &Ruby, cause: Option<Error>) -> Error {
+    let mut message = "Cannot connect to the daemon".to_owned();
+    if let Some(exception) = cause.and_then(|cause| cause.value()) {
+        let text = match exception.funcall::<_, _, String>("to_s", ()) {
+            Ok(text) => text,
+            Err(e) => return e,
+        };
+        message = format!("{message}: {text} ({})", unsafe { exception.classname() });
+    }
+    Error::new(ruby.get_inner(&CONNECT_ERROR), message)
 }
 
 fn set_report(exception: &Exception, report: Report) -> Result<(), Error> {
