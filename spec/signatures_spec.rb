@@ -311,9 +311,18 @@ RSpec.describe "The RBS signatures in sig/" do
         pid_file: pid_file, log_file: log_file }
     end
 
-    # A value of the right type for every option, all at once.
+    # A value of each kind of DaemonController::OPTIONS, for the options
+    # that every_option does not name.
+    let(:value_of_kind) do
+      { name: "sig check", command: "true", ping: "true", path: File.join(tmpdir, "sample"), string: "text",
+        callable: -> {}, seconds: 1, signal: "TERM", boolean: true, ios: [$stderr], env: {},
+        logger: Logger.new(IO::NULL) }
+    end
+
+    # A value of the right type for every option of DaemonController::OPTIONS,
+    # all at once.
     let(:every_option) do
-      mandatory.merge(
+      given = mandatory.merge(
         lock_file: Pathname(tmpdir).join("other.lock"), stop_command: "kill-it",
         restart_command: "restart-it", before_start: -> {}, start_timeout: 5,
         start_abort_timeout: 0.5, stop_timeout: nil, log_file_activity_timeout: 0,
@@ -321,6 +330,7 @@ RSpec.describe "The RBS signatures in sig/" do
         daemonize_for_me: true, make_pid_file: true, keep_ios: [$stderr],
         env: { "A" => "1", "B" => nil }, logger: Logger.new(IO::NULL)
       )
+      DaemonController::OPTIONS.to_h { |name, row| [name, given.fetch(name) { value_of_kind.fetch(row[:kind]) }] }
     end
 
     it "declare exactly the options DaemonController::OPTIONS lists, the mandatory ones as required" do
