@@ -1,13 +1,19 @@
-//! The start and stop flows. Every step a caller may observe or replace (the
-//! original gem's private methods, which test suites stub) goes through
-//! [`Seams`]; the Ruby bindings implement it by method dispatch on the
-//! controller, so a stub changes the flow exactly as it would in Ruby.
+//! The start, stop and connect flows. Every step a caller may observe or
+//! replace (the original gem's private methods, which test suites stub) goes
+//! through [`StubPoints`]; the Ruby bindings implement it by method dispatch
+//! on the controller, so a stub changes the flow exactly as it would in
+//! Ruby. What the flows need from their host besides (locks, blocking waits,
+//! debug lines, the deadline) is [`Host`]. Errors from either arrive
+//! classified as a [`StepError`], so the flows never ask the host what an
+//! error means.
 
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
 use crate::messages::{Exit, Report};
 use crate::pid_file::PidFile;
@@ -93,7 +99,7 @@ impl CommandOutcome {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Failure<E> {
     #[error("Daemon '{0}' is already started")]
     AlreadyStarted(String),
@@ -105,70 +111,106 @@ pub enum Failure<E> {
     Stop(Report),
     #[error("Daemon '{0}' did not exit in time (force killed)")]
     StopTimeout(String),
-    /// An error raised by a seam (a Ruby exception, in the bindings).
+    /// The connect block gave nothing even after the daemon was started;
+    /// with the "not answering" error it raised, if any.
+    #[error("Cannot connect to the daemon")]
+    Connect(Option<E>),
+    /// An error raised by a step (a Ruby exception, in the bindings).
     #[error("a step of the flow failed")]
     Seam(E),
 }
 
-/// The steps of the flows that callers can observe or replace, and the
-/// services the flows need from their host.
-pub trait Seams {
+/// An error raised by a stub point, a host service or the connect block,
+/// as the flows tell them apart: the host classifies its own errors (a Ruby
+/// exception, in the bindings) when it hands them over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepError<E> {
+    /// Time is up (Ruby's `Timeout::Error`): a start ends as a timeout.
+    Timeout(E),
+    /// A signal found no such process (ESRCH).
+    NoSuchProcess(E),
+    /// Another failed system call (Ruby's `SystemCallError`).
+    SystemCall(E),
+    /// The daemon is not answering yet (one of `ALLOWED_CONNECT_EXCEPTIONS`,
+    /// raised by the connect block).
+    NotAnswering(E),
+    /// Anything else: it propagates as it is.
+    Other(E),
+}
+
+impl<E> StepError<E> {
+    pub fn into_inner(self) -> E {
+        match self {
+            StepError::Timeout(e)
+            | StepError::NoSuchProcess(e)
+            | StepError::SystemCall(e)
+            | StepError::NotAnswering(e)
+            | StepError::Other(e) => e,
+        }
+    }
+}
+
+/// The services the flows need from their host. Nothing a caller can stub:
+/// the bindings implement them natively.
+pub trait Host {
     type Error;
+    /// A held lock on the lock file, released when dropped.
+    type Lock;
 
-    /// Whether an error means "time is up" (Ruby's `Timeout::Error`).
-    fn is_timeout(&self, error: &Self::Error) -> bool;
-    /// Whether an error is a failed system call (Ruby's `SystemCallError`).
-    fn is_system_call_error(&self, error: &Self::Error) -> bool;
-    /// Whether an error is ESRCH.
-    fn is_no_such_process(&self, error: &Self::Error) -> bool;
+    fn lock(&self, kind: LockKind) -> Result<Self::Lock, Self::Error>;
     fn io_error(&self, error: io::Error) -> Self::Error;
-
-    /// The deadline that seams running callbacks or commands must respect.
+    /// The deadline that stub points running callbacks or commands must
+    /// respect.
     fn set_deadline(&self, deadline: Option<Instant>);
     fn debug(&self, message: impl FnOnce() -> String);
     /// Runs a blocking step until it completes, handling interrupts (EINTR)
     /// between calls.
-    fn blocking<T>(&self, step: impl FnMut() -> io::Result<T>) -> Result<T, Self::Error>;
-
-    fn daemon_is_running(&self) -> Result<bool, Self::Error>;
-    fn before_start(&self) -> Result<(), Self::Error>;
-    fn spawn_daemon(&self) -> Result<CommandOutcome, Self::Error>;
-    fn daemon_spawned(&self) -> Result<(), Self::Error>;
-    fn pid_file_available(&self) -> Result<bool, Self::Error>;
-    fn run_ping_command(&self) -> Result<bool, Self::Error>;
-    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), Self::Error>;
-    fn daemonization_timed_out(&self, pid: i32) -> Result<(), Self::Error>;
-    fn run_stop_command(&self) -> Result<CommandOutcome, Self::Error>;
-    /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
-    fn kill(&self, signal: &str, pid: i32) -> Result<(), Self::Error>;
+    fn blocking<T>(&self, step: impl FnMut() -> io::Result<T>)
+        -> Result<T, StepError<Self::Error>>;
     /// A descriptor that becomes readable when a ping may now succeed (a
     /// readiness notification), to wake the ping wait early.
-    fn readiness_fd(&self) -> Option<std::os::fd::OwnedFd> {
+    fn readiness_fd(&self) -> Option<OwnedFd> {
         None
     }
+}
+
+/// The steps of the flows that the contract lets callers observe or replace,
+/// in the order and number it prescribes.
+pub trait StubPoints: Host {
+    fn daemon_is_running(&self) -> Result<bool, StepError<Self::Error>>;
+    fn before_start(&self) -> Result<(), StepError<Self::Error>>;
+    fn spawn_daemon(&self) -> Result<CommandOutcome, StepError<Self::Error>>;
+    fn daemon_spawned(&self) -> Result<(), StepError<Self::Error>>;
+    fn pid_file_available(&self) -> Result<bool, StepError<Self::Error>>;
+    fn run_ping_command(&self) -> Result<bool, StepError<Self::Error>>;
+    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), StepError<Self::Error>>;
+    fn daemonization_timed_out(&self, pid: i32) -> Result<(), StepError<Self::Error>>;
+    fn run_stop_command(&self) -> Result<CommandOutcome, StepError<Self::Error>>;
+    /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
+    fn kill(&self, signal: &str, pid: i32) -> Result<(), StepError<Self::Error>>;
 }
 
 trait IntoFailure<T, E> {
     fn seam(self) -> Result<T, Failure<E>>;
 }
 
-impl<T, E> IntoFailure<T, E> for Result<T, E> {
+impl<T, E> IntoFailure<T, E> for Result<T, StepError<E>> {
     fn seam(self) -> Result<T, Failure<E>> {
-        self.map_err(Failure::Seam)
+        self.map_err(|e| Failure::Seam(e.into_inner()))
     }
 }
 
-/// Sets the seams' deadline for the duration of a flow.
-struct DeadlineScope<'a, S: Seams>(&'a S);
+/// Sets the host's deadline for the duration of a flow.
+struct DeadlineScope<'a, S: Host>(&'a S);
 
-impl<'a, S: Seams> DeadlineScope<'a, S> {
+impl<'a, S: Host> DeadlineScope<'a, S> {
     fn enter(seams: &'a S, deadline: Option<Instant>) -> Self {
         seams.set_deadline(deadline);
         DeadlineScope(seams)
     }
 }
 
-impl<S: Seams> Drop for DeadlineScope<'_, S> {
+impl<S: Host> Drop for DeadlineScope<'_, S> {
     fn drop(&mut self) {
         self.0.set_deadline(None);
     }
@@ -183,12 +225,12 @@ fn passed(deadline: Option<Instant>) -> bool {
 }
 
 /// Helpers shared by the start and stop flows.
-struct Flow<'a, S: Seams> {
+struct Flow<'a, S: StubPoints> {
     settings: &'a Settings,
     seams: &'a S,
 }
 
-impl<S: Seams> Flow<'_, S> {
+impl<S: StubPoints> Flow<'_, S> {
     /// Sends a signal where the process may already be gone: failed system
     /// calls are ignored, anything else (a stub's error) propagates.
     fn kill_if_present(&self, signal: &str, pid: i32) -> Result<(), Failure<S::Error>> {
@@ -199,7 +241,7 @@ impl<S: Seams> Flow<'_, S> {
         self.seams
             .debug(|| format!("Sending {signal} to process {pid}"));
         match self.seams.kill(signal, pid) {
-            Err(e) if self.seams.is_system_call_error(&e) => Ok(()),
+            Err(StepError::NoSuchProcess(_) | StepError::SystemCall(_)) => Ok(()),
             other => other.seam(),
         }
     }
@@ -210,7 +252,7 @@ impl<S: Seams> Flow<'_, S> {
         &self,
         pid: Option<i32>,
         until: Option<Instant>,
-        mut gone: impl FnMut() -> Result<bool, S::Error>,
+        mut gone: impl FnMut() -> Result<bool, StepError<S::Error>>,
     ) -> Result<bool, Failure<S::Error>> {
         let mut events = Events::new();
         if let Some(pid) = pid {
@@ -256,7 +298,7 @@ impl<S: Seams> Flow<'_, S> {
 }
 
 /// Starts the daemon; the caller holds the exclusive lock.
-pub fn start<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
     if seams.daemon_is_running().seam()? {
         return Err(Failure::AlreadyStarted(settings.identifier.clone()));
     }
@@ -272,7 +314,7 @@ pub fn start<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::
     .run()
 }
 
-struct Start<'a, S: Seams> {
+struct Start<'a, S: StubPoints> {
     flow: Flow<'a, S>,
     log: LogWatch,
     deadline: Option<Instant>,
@@ -290,7 +332,7 @@ impl<E> From<Failure<E>> for Unready<E> {
     }
 }
 
-impl<S: Seams> Start<'_, S> {
+impl<S: StubPoints> Start<'_, S> {
     fn run(mut self) -> Result<(), Failure<S::Error>> {
         let seams = self.flow.seams;
         if let Err(e) = seams.before_start() {
@@ -378,13 +420,12 @@ impl<S: Seams> Start<'_, S> {
     /// other error propagates.
     fn timed_out_or(
         &mut self,
-        error: S::Error,
+        error: StepError<S::Error>,
         on_timeout: impl FnOnce(&mut Self) -> Result<(), Failure<S::Error>>,
     ) -> Result<(), Failure<S::Error>> {
-        if self.flow.seams.is_timeout(&error) {
-            on_timeout(self)
-        } else {
-            Err(Failure::Seam(error))
+        match error {
+            StepError::Timeout(_) => on_timeout(self),
+            other => Err(Failure::Seam(other.into_inner())),
         }
     }
 
@@ -448,13 +489,10 @@ impl<S: Seams> Start<'_, S> {
     }
 
     /// A seam's timeout error makes the wait time out; others propagate.
-    fn checked<T>(&self, result: Result<T, S::Error>) -> Result<T, Unready<S::Error>> {
-        result.map_err(|e| {
-            if self.flow.seams.is_timeout(&e) {
-                Unready::TimedOut
-            } else {
-                Unready::Failed(Failure::Seam(e))
-            }
+    fn checked<T>(&self, result: Result<T, StepError<S::Error>>) -> Result<T, Unready<S::Error>> {
+        result.map_err(|e| match e {
+            StepError::Timeout(_) => Unready::TimedOut,
+            other => Unready::Failed(Failure::Seam(other.into_inner())),
         })
     }
 
@@ -540,7 +578,7 @@ impl Activity {
 }
 
 /// Stops the daemon; the caller holds the exclusive lock.
-pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
     let deadline = deadline_after(settings.stop_timeout);
     let _scope = DeadlineScope::enter(seams, deadline);
     let flow = Flow { settings, seams };
@@ -582,7 +620,7 @@ pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::E
     } else if let Some(pid) = target {
         seams.debug(|| format!("Sending {} to process {pid}", settings.stop_signal));
         match seams.kill(&settings.stop_signal, pid) {
-            Err(e) if seams.is_no_such_process(&e) => {}
+            Err(StepError::NoSuchProcess(_)) => {}
             other => other.seam()?,
         }
     }
@@ -597,10 +635,39 @@ pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::E
     if let Some(pid) = victim {
         seams.debug(|| format!("Daemon did not exit in time; sending SIGKILL to process {pid}"));
         match seams.kill("SIGKILL", pid) {
-            Err(e) if seams.is_no_such_process(&e) => {}
+            Err(StepError::NoSuchProcess(_)) => {}
             other => other.seam()?,
         }
     }
     flow.wait_until_gone(victim, None, gone)?;
     Err(Failure::StopTimeout(settings.identifier.clone()))
+}
+
+/// `connect`: calls `attempt` (the caller's block) under the shared lock;
+/// when it gives nothing or the daemon is not answering yet, takes the
+/// exclusive lock, starts the daemon with `start` (the start flow, for the
+/// lock already held) unless it is running, and calls `attempt` again.
+pub fn connect<S: StubPoints, T>(
+    seams: &S,
+    mut attempt: impl FnMut() -> Result<Option<T>, StepError<S::Error>>,
+    start: impl FnOnce() -> Result<(), Failure<S::Error>>,
+) -> Result<T, Failure<S::Error>> {
+    {
+        let _lock = seams.lock(LockKind::Shared).map_err(Failure::Seam)?;
+        match attempt() {
+            Ok(Some(connection)) => return Ok(connection),
+            Ok(None) | Err(StepError::NotAnswering(_)) => {}
+            Err(other) => return Err(Failure::Seam(other.into_inner())),
+        }
+    }
+    let _lock = seams.lock(LockKind::Exclusive).map_err(Failure::Seam)?;
+    if !seams.daemon_is_running().seam()? {
+        start()?;
+    }
+    match attempt() {
+        Ok(Some(connection)) => Ok(connection),
+        Ok(None) => Err(Failure::Connect(None)),
+        Err(StepError::NotAnswering(e)) => Err(Failure::Connect(Some(e))),
+        Err(other) => Err(Failure::Seam(other.into_inner())),
+    }
 }

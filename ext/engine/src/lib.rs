@@ -1,6 +1,7 @@
 //! Daemon management engine: everything the `daemon_controller` gem does that
 //! does not touch Ruby values. The Ruby bindings translate Ruby values into
-//! these types and implement [`controller::Seams`] by Ruby method dispatch.
+//! these types and implement [`controller::StubPoints`] by Ruby method
+//! dispatch.
 
 pub mod controller;
 pub mod http;
