@@ -2,11 +2,18 @@
 
 require "rbconfig"
 require "daemon_controller/version"
+# What Ruby can define itself, before the extension that looks it up.
+require "daemon_controller/errors"
+require "daemon_controller/results"
+require "daemon_controller/hooks"
+require "daemon_controller/lock_file"
+require "daemon_controller/options"
 
 # DaemonController starts a daemon and returns once it answers pings, stops
 # it with a timeout, and serializes both across processes with a lock file.
-# The class, its exceptions, its result structs and DaemonController::LockFile
-# are defined by the native extension loaded below.
+# The exceptions, the result structs, the hooks and the option table are
+# Ruby (errors.rb, results.rb, hooks.rb, lock_file.rb, options.rb); the
+# methods that do the work are native.
 #
 # One controller manages one daemon: create it with the daemon's commands
 # and files (see {#initialize} for every option), then call {#start},
@@ -53,5 +60,5 @@ class DaemonController
   end
 end
 
-# Documentation only: directive comments for what the extension defines.
+# Documentation only: directive comments for the native methods.
 require "daemon_controller/api"

@@ -1,129 +1,29 @@
 # frozen_string_literal: true
 
 class DaemonController
-  # API documentation of the classes the native extension defines. YARD
+  # API documentation of the methods the native extension defines. YARD
   # reads the directives below; Ruby finds nothing to run here but two
-  # empty class reopenings, so loading this file changes nothing.
-
-  # @!parse
-  #   # The exception classes that mean "the daemon is not answering yet"
-  #   # rather than "something is broken": `connect` treats a block that
-  #   # raises one of them as a block that returned nil, and a callable
-  #   # `ping_command` that raises one of them as a failed ping.
-  #   #
-  #   # The Array is not frozen. Append your own classes to it (or modules,
-  #   # as `rescue` accepts them): every check reads it afresh.
-  #   #
-  #   # @example A client library whose "connection refused" is its own class
-  #   #   DaemonController::ALLOWED_CONNECT_EXCEPTIONS << MyClient::ConnectionRefused
-  #   #
-  #   # @return [Array<Class, Module>]
-  #   ALLOWED_CONNECT_EXCEPTIONS = [Errno::ECONNREFUSED, Errno::ENETUNREACH, Errno::ETIMEDOUT,
-  #                                 Errno::ECONNRESET, Errno::EINVAL, Errno::EADDRNOTAVAIL]
-
-  # @!method self.can_ping_unix_sockets?
-  #   Tells whether a `ping_command` may name a Unix domain socket, as
-  #   `[:unix, path]`. It always may: the answer is there for callers that
-  #   check before they rely on it.
-  #   @return [true]
+  # empty class reopenings, so loading this file changes nothing. What Ruby
+  # defines itself (exceptions, result structs, hooks) is documented where
+  # it is defined.
 
   # @!method initialize(*args)
   #   Creates a controller for one daemon. Nothing runs yet: every option is
   #   checked here, and a missing or ill-typed one raises at once.
   #
   #   The options come as keywords or, as 1.x callers wrote them, as one Hash
-  #   with Symbol keys; the five first ones are mandatory. An option this
-  #   class does not know is ignored with a warning naming it. "Callable"
-  #   means anything that responds to `call` with no arguments: a Proc, a
-  #   lambda, a Method. For every timeout, 0 or nil means no limit (and then
-  #   nothing is ever killed for being slow).
+  #   with Symbol keys; those that OPTIONS marks mandatory must be given. An
+  #   option this class does not know is ignored with a warning naming it.
+  #   "Callable" means anything that responds to `call` with no arguments: a
+  #   Proc, a lambda, a Method. For every timeout, 0 or nil means no limit
+  #   (and then nothing is ever killed for being slow).
   #
   #   @overload initialize(**options)
   #     The keyword form.
   #     @return [DaemonController]
-  #     @param options [Hash{Symbol => Object}] the options, as keywords.
-  #     @option options [String, Symbol] :identifier **Mandatory.** A name for
-  #       the daemon, used in error messages.
-  #     @option options [String, #call] :start_command **Mandatory.** The
-  #       command that starts the daemon, or a callable returning that command
-  #       (called at each start, right after `before_start`). A command
-  #       without shell metacharacters is executed directly, any other through
-  #       `/bin/sh -c`, as `Process.spawn` does with a String. It must exit
-  #       with status 0 once the daemon is on its way (typically once it has
-  #       forked); any other exit, or a death by signal, fails the start.
-  #     @option options [String, Array, #call] :ping_command **Mandatory.**
-  #       How to tell whether the daemon answers:
-  #
-  #       - a command String: up when it exits with status 0 (it runs like
-  #         `system`, with the caller's standard streams and without `env`);
-  #       - `[:tcp, host, port]`: up when a TCP connection succeeds;
-  #       - `[:unix, path]`: up when a connection to that Unix socket
-  #         completes within 0.1 s (refused, or no socket: down);
-  #       - `[:http, url]`: up when a `GET` of that `http://` URL answers
-  #         with a 2xx or 3xx status within 1 s (an open port alone does not
-  #         prove that an application server has finished booting);
-  #       - `[:notify]`: the start command gets a `NOTIFY_SOCKET` variable,
-  #         and the daemon is up once it sends `READY=1` there, as in the
-  #         sd_notify protocol; the `STATUS=` lines it sent join the report of
-  #         a failed start;
-  #       - a callable: up when it returns a truthy value, down when it raises
-  #         one of {ALLOWED_CONNECT_EXCEPTIONS}; a returned object that
-  #         responds to `close` is closed.
-  #
-  #       Any other form raises ArgumentError.
-  #     @option options [String, #to_path] :pid_file **Mandatory.** The file
-  #       the daemon writes its PID to.
-  #     @option options [String, #to_path] :log_file **Mandatory.** The file
-  #       the daemon logs to. What it gains during a failed start goes into
-  #       the exception's message.
-  #     @option options [String, #to_path, nil] :lock_file (pid_file + ".lock")
-  #       The file locked to serialize starts and stops between threads and
-  #       processes; made absolute here.
-  #     @option options [String, nil] :stop_command (nil) A command that stops
-  #       the daemon. Without one, {#stop} sends `stop_graceful_signal` to the
-  #       PID in the PID file.
-  #     @option options [String, nil] :restart_command (nil) A command that
-  #       restarts the daemon. Without one, {#restart} is {#stop} then
-  #       {#start}.
-  #     @option options [#call, nil] :before_start (nil) A callable run just
-  #       before the start command, with the start lock held (to clean up
-  #       what a crash left behind, say).
-  #     @option options [Numeric, nil] :start_timeout (30) Seconds {#start}
-  #       may take in all; past them the start is aborted and StartTimeout
-  #       raised.
-  #     @option options [Numeric, nil] :start_abort_timeout (10) When a start
-  #       is aborted, seconds to wait after SIGTERM before SIGKILL.
-  #     @option options [Numeric, nil] :stop_timeout (30) Seconds {#stop} may
-  #       take; past them the daemon gets SIGKILL and StopTimeout is raised.
-  #     @option options [Numeric, nil] :log_file_activity_timeout (10) While
-  #       waiting for the PID file and for a successful ping, this many
-  #       seconds without any change to the log file mean the daemon has died:
-  #       the wait ends as a timeout.
-  #     @option options [Numeric, nil] :ping_interval (0.1) The longest pause,
-  #       in seconds, between two pings while waiting for the daemon.
-  #     @option options [String, Symbol, nil] :stop_graceful_signal ("TERM")
-  #       The signal for a graceful stop, named as `Signal.list` names it,
-  #       with or without the "SIG" prefix ("TERM", "SIGINT", :QUIT ...).
-  #     @option options [Boolean] :dont_stop_if_pid_file_invalid (false) When
-  #       true, {#stop} skips `stop_command` if the PID file holds no valid
-  #       PID.
-  #     @option options [Boolean] :daemonize_for_me (false) For programs that
-  #       do not daemonize themselves: every command runs in a new session,
-  #       detached, and the process that spawned it exits at once.
-  #     @option options [Boolean] :make_pid_file (false) For programs that
-  #       run in the foreground and write no PID file: the controller writes
-  #       the program's own PID to `pid_file`, and appends what the program
-  #       prints to `log_file`. Needs `daemonize_for_me: true`
-  #       (ArgumentError otherwise).
-  #     @option options [Array<IO>, nil] :keep_ios (nil) IO objects whose
-  #       descriptors every command inherits at the same numbers; every other
-  #       descriptor above 2 is closed in the command.
-  #     @option options [Hash{String => String, nil}, nil] :env ({})
-  #       Environment variables for every command; a nil value removes that
-  #       variable.
-  #     @option options [#debug, nil] :logger (nil) Anything with a `debug`
-  #       method, such as a Logger; it gets a line for each step.
-  #
+  #     @param options [Hash{Symbol => Object}] the options, as keywords:
+  #       {DaemonController::OPTIONS} lists each with its kind, default and a
+  #       line of help, and doc/OPTIONS.md describes each in full.
   #     @example
   #       redis = DaemonController.new(
   #         identifier: "Redis for the job queue",
@@ -285,152 +185,9 @@ class DaemonController
   #   @return [Boolean] false when the connection is refused or the socket
   #     file is missing.
 
-  # @!method daemon_spawned
-  #   @!visibility private
-  #   Called once the start command has been run, whatever its result. Does
-  #   nothing; a hook for tests.
-  #   @return [void]
-
-  # @!method start_timed_out(pid)
-  #   @!visibility private
-  #   Called when a start times out after the start command exited, before
-  #   the daemon is terminated. Does nothing; a hook for tests.
-  #   @param pid [Integer, nil] the PID in the PID file, if any.
-  #   @return [void]
-
-  # @!method daemonization_timed_out(pid)
-  #   @!visibility private
-  #   Called when the start command itself is still running at the start
-  #   deadline, before it is terminated. Does nothing; a hook for tests.
-  #   @param pid [Integer] the start command's PID.
-  #   @return [void]
-
   # @!endgroup
 
-  # @!parse
-  #   # The root of this gem's exceptions. Those that report a failed command
-  #   # or daemon (StartError, StartTimeout, StopError) also carry the parts
-  #   # of their message; each attribute is nil where its part is unknown or
-  #   # does not apply, and always nil on the other exceptions.
-  #   class Error < StandardError
-  #     # @return [String, nil] what the command printed, stripped; nil when
-  #     #   its output was not captured.
-  #     attr_reader :output
-  #
-  #     # @return [String, nil] what the log file gained since the start
-  #     #   began, stripped; nil when the log file is not a regular file.
-  #     attr_reader :logs
-  #
-  #     # @return [Integer, nil] the command's exit status, when it exited.
-  #     attr_reader :exit_status
-  #
-  #     # @return [String, nil] the signal that killed the command, as
-  #     #   "SIGKILL", or as its number for a signal without a name.
-  #     attr_reader :signal
-  #
-  #     # @return [Integer, nil] the PID of the command or daemon concerned.
-  #     attr_reader :pid
-  #   end
-  #
-  #   # The root of the exceptions for running out of time.
-  #   class TimeoutError < Error; end
-  #
-  #   # Raised by {DaemonController#start} when the daemon is already running.
-  #   # The message reads "Daemon '<identifier>' is already started".
-  #   class AlreadyStarted < Error; end
-  #
-  #   # Raised when the start command exits with a non-zero status, dies by a
-  #   # signal or cannot be run at all, when the daemon dies before it answers,
-  #   # and when a restart command fails. The message holds what the command
-  #   # printed and what the log file gained, then a note in parentheses:
-  #   #
-  #   #     Configuration error: missing listen directive
-  #   #     (exited with status 1)
-  #   class StartError < Error; end
-  #
-  #   # Raised when the daemon does not answer within `start_timeout`, or its
-  #   # log file stays silent for `log_file_activity_timeout` seconds. What was
-  #   # started has been terminated by then. The message ends in "timed out)".
-  #   class StartTimeout < TimeoutError; end
-  #
-  #   # Raised when the stop command fails, or is still running at the
-  #   # deadline (the message then ends in "timed out)").
-  #   class StopError < Error; end
-  #
-  #   # Raised when the daemon does not exit within `stop_timeout`. It has been
-  #   # killed with SIGKILL by then. The message reads
-  #   # "Daemon '<identifier>' did not exit in time (force killed)".
-  #   class StopTimeout < TimeoutError; end
-  #
-  #   # Raised by {DaemonController#connect} when the block gives nothing even
-  #   # after the daemon was started: "Cannot connect to the daemon", followed
-  #   # by ": <message> (<class>)" when the block raised.
-  #   class ConnectError < Error; end
-
-  # @!parse
-  #   # The result of a command that exited with status 0 (or that someone
-  #   # else reaped first). Returned by the seams that run commands; tests may
-  #   # build one to stub them.
-  #   class InternalCommandOkResult < Struct
-  #     # @return [Integer, nil] the command's PID.
-  #     attr_accessor :pid
-  #
-  #     # @return [String, nil] what it printed, or nil when its output was
-  #     #   not captured.
-  #     attr_accessor :output
-  #   end
-  #
-  #   # The result of a command that exited with a non-zero status or died by
-  #   # a signal.
-  #   class InternalCommandErrorResult < Struct
-  #     # @return [Integer, nil] the command's PID.
-  #     attr_accessor :pid
-  #
-  #     # @return [String, nil] what it printed, or nil when its output was
-  #     #   not captured.
-  #     attr_accessor :output
-  #
-  #     # @return [Process::Status] how it ended (anything that answers
-  #     #   `exitstatus`, `signaled?`, `termsig` and `success?` will do).
-  #     attr_accessor :exit_status
-  #   end
-  #
-  #   # The result of a command that was still running at the deadline of the
-  #   # start or stop in progress.
-  #   class InternalCommandTimeoutResult < Struct
-  #     # @return [Integer] the command's PID.
-  #     attr_accessor :pid
-  #
-  #     # @return [String, nil] what it printed so far, or nil when its
-  #     #   output was not captured.
-  #     attr_accessor :output
-  #   end
-
-  # A lock on a file, taken with `flock(2)`: it serializes the threads of one
-  # process and separate processes alike, including processes that run the
-  # pure-Ruby gem or `flock(1)` on the same file. {DaemonController} locks
-  # `<pid_file>.lock` with it; you may use it for your own locks too.
-  #
-  # The file is created when it is first locked if it does not exist, and it
-  # is opened close-on-exec, so commands spawned meanwhile do not inherit
-  # it. Waiting for a lock does not hold up other Ruby threads, and Ctrl-C,
-  # `Thread#raise` or `Timeout.timeout` interrupt the wait without leaving
-  # the lock held.
-  #
-  # @example
-  #   lock = DaemonController::LockFile.new("/var/run/app/maintenance.lock")
-  #   lock.exclusive_lock { rotate_logs }
-  #   begin
-  #     lock.try_shared_lock { read_state }
-  #   rescue DaemonController::LockFile::AlreadyLocked
-  #     warn "busy, try later"
-  #   end
   class LockFile # rubocop:disable Lint/EmptyClass -- reopened for its documentation only
-    # @!parse
-    #   # Raised by the `try_` methods when another holder has the lock in a
-    #   # mode that excludes the one asked for.
-    #   class AlreadyLocked < StandardError; end
-
     # @!method initialize(filename)
     #   Names the file to lock; nothing is opened yet.
     #   @param filename [String, #to_path]

@@ -126,8 +126,9 @@ RSpec.describe "Packaging", packaging: true do
       gem_lib = File.join(File.realpath(gem_dir), "lib")
       expect(report["features"].map { |feature| File.realpath(feature) })
         .to contain_exactly(File.join(gem_lib, "daemon_controller.rb"),
-                            File.join(gem_lib, "daemon_controller", "version.rb"),
-                            File.join(gem_lib, "daemon_controller", "api.rb"),
+                            *%w[version errors results hooks lock_file options api].map do |name|
+                              File.join(gem_lib, "daemon_controller", "#{name}.rb")
+                            end,
                             File.join(gem_lib, "daemon_controller", ruby_minor, library))
       expect(report).to include("running_before" => false, "running" => true,
                                 "echo" => "from the installed gem\n", "running_after" => false)

@@ -23,7 +23,7 @@ module OptionFuzz
     lifecycle: [DaemonController::Error, SystemCallError]
   }.freeze
 
-  MANDATORY = %i[identifier start_command ping_command pid_file log_file].freeze
+  MANDATORY = DaemonController::OPTIONS.select { |_, row| row[:mandatory] }.keys.freeze
 end
 
 # Random option sets, valid and invalid values mixed, against the
@@ -48,8 +48,10 @@ RSpec.describe DaemonController, "with randomly generated options" do
     @unused_pids ||= Array.new(3) { unused_pid }
   end
 
-  # Candidate values per option: [validity, builder]. :either marks values
-  # the contract leaves open (accepted or rejected, but never a crash).
+  # Candidate values per option of DaemonController::OPTIONS, by its kind
+  # (a few options have their own): [validity, builder]. :either marks
+  # values the contract leaves open (accepted or rejected, but never a
+  # crash).
   def candidates
     @candidates ||= begin
       dir = tmpdir
@@ -77,13 +79,13 @@ RSpec.describe DaemonController, "with randomly generated options" do
         [:invalid, -> { "1" }], [:invalid, -> { -1 }], [:invalid, -> { -0.001 }], [:invalid, -> { Float::NAN }],
         [:invalid, -> { Complex(1, 1) }], [:invalid, -> { [] }], [:invalid, -> { true }], [:invalid, -> { :soon }]
       ]
-      {
-        identifier: [
+      by_kind = {
+        name: [
           [:valid, -> { "fuzzed daemon #{rng.rand(100)}" }], [:valid, -> { "" }], [:either, -> { :daemon }],
           [:invalid, -> { 42 }], [:invalid, -> { [] }], [:invalid, -> { {} }], [:invalid, -> { 1.5 }]
         ],
-        start_command: commands + [[:valid, -> { -> { "true" } }]],
-        ping_command: [
+        command: commands + [[:valid, -> { -> { "true" } }]],
+        ping: [
           [:valid, -> { [:tcp, "127.0.0.1", port] }], [:valid, -> { [:tcp, "localhost", port.to_s] }],
           [:valid, -> { [:unix, File.join(dir, "none.sock")] }], [:valid, -> { "true" }], [:valid, -> { "false" }],
           [:valid, -> { -> { false } }], [:valid, -> { method(:always_up) }],
@@ -91,26 +93,21 @@ RSpec.describe DaemonController, "with randomly generated options" do
           [:invalid, -> { [:tcp, "127.0.0.1", 70_000] }], [:invalid, -> { [:udp, "127.0.0.1", 53] }],
           [:invalid, -> { {} }], [:invalid, -> { [:unix, 42] }]
         ],
-        pid_file: paths,
-        log_file: paths + [[:valid, -> { File::NULL }]],
-        lock_file: paths,
-        stop_command: commands.first(4) + commands.last(4),
-        restart_command: commands.first(4) + commands.last(4),
-        before_start: [
+        path: paths,
+        string: commands,
+        callable: [
           [:valid, -> { -> {} }], [:valid, -> { proc { :ignored } }], [:valid, -> { method(:always_up) }],
           [:invalid, -> { "not callable" }], [:invalid, -> { 42 }], [:invalid, -> { :sym }], [:invalid, -> { [] }]
         ],
-        start_timeout: seconds, start_abort_timeout: seconds, stop_timeout: seconds,
-        log_file_activity_timeout: seconds, ping_interval: seconds,
-        stop_graceful_signal: [
+        seconds: seconds,
+        signal: [
           [:valid, -> { "TERM" }], [:valid, -> { "SIGTERM" }], [:valid, -> { "INT" }], [:valid, -> { :TERM }],
           [:either, -> { 15 }],
           [:invalid, -> { "NOT_A_SIGNAL" }], [:invalid, -> { "" }], [:invalid, -> { [] }], [:invalid, -> { {} }]
         ],
         # Ruby truthiness: any value will do.
-        dont_stop_if_pid_file_invalid: [[:valid, -> { true }], [:valid, -> { false }], [:valid, -> { "yes" }]],
-        daemonize_for_me: [[:valid, -> { true }], [:valid, -> { false }], [:valid, -> { 0 }]],
-        keep_ios: [
+        boolean: [[:valid, -> { true }], [:valid, -> { false }], [:valid, -> { "yes" }], [:valid, -> { 0 }]],
+        ios: [
           [:valid, -> { [] }], [:valid, -> { [$stderr] }], [:valid, -> { [open_writer] }],
           [:either, -> { [closed_io] }],
           [:invalid, -> { "not an array" }], [:invalid, -> { [42] }], [:invalid, -> { {} }], [:invalid, -> { $stdout }],
@@ -127,6 +124,12 @@ RSpec.describe DaemonController, "with randomly generated options" do
           [:invalid, -> { 42 }], [:invalid, -> { "logger" }], [:invalid, -> { Object.new }]
         ]
       }
+      by_name = {
+        log_file: paths + [[:valid, -> { File::NULL }]],
+        # On without daemonize_for_me is an ArgumentError naming both.
+        make_pid_file: [[:valid, -> { false }], [:either, -> { true }]]
+      }
+      DaemonController::OPTIONS.to_h { |name, row| [name, by_name.fetch(name) { by_kind.fetch(row[:kind]) }] }
     end
   end
 

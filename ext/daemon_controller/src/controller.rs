@@ -4,11 +4,12 @@
 
 use std::borrow::Cow;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use daemon_controller_engine::controller::{self as flows, CommandOutcome, Failure, Seams};
+use daemon_controller_engine::controller::{
+    self as flows, CommandOutcome, Failure, Host, StepError, StubPoints,
+};
 use daemon_controller_engine::http;
 use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
@@ -21,7 +22,7 @@ use magnus::prelude::*;
 use magnus::typed_data::{DataTypeFunctions, Obj};
 use magnus::value::{Lazy, Opaque};
 use magnus::{
-    function, method, Error, ExceptionClass, Integer, RArray, RClass, RModule, RString, Ruby, Value,
+    method, Error, ExceptionClass, Integer, RArray, RClass, RModule, RString, Ruby, Value,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -50,14 +51,43 @@ static PROCESS: Lazy<RModule> = Lazy::new(|ruby| ruby.class_object().const_get("
 #[magnus(class = "DaemonController", mark, free_immediately)]
 pub struct RbController {
     config: OnceLock<Config>,
-    /// The deadline of the start or stop in progress, which seams running
-    /// callbacks and commands respect.
-    deadline: Mutex<Option<Instant>>,
-    /// Set while `spawn_daemon` runs the start command, which `make_pid_file`
-    /// and `[:notify]` treat apart from stop and restart commands.
-    spawning_daemon: AtomicBool,
+    operation: Mutex<Operation>,
+}
+
+/// The state of the start or stop in progress, which the native stub points
+/// read. Set and cleared as a whole by an [`OperationScope`].
+#[derive(Default)]
+struct Operation {
+    /// The deadline that stub points running callbacks and commands
+    /// respect; the flow sets it once it has computed it.
+    deadline: Option<Instant>,
+    /// Set while `spawn_daemon` runs the start command, which
+    /// `make_pid_file` and `[:notify]` treat apart from stop and restart
+    /// commands.
+    spawning_daemon: bool,
     /// With `ping_command: [:notify]`, the socket of the start in progress.
-    notify: Mutex<Option<NotifySocket>>,
+    notify: Option<NotifySocket>,
+}
+
+/// Makes a fresh [`Operation`] the controller's for as long as it lives, and
+/// puts back the one it replaced (none, unless a hook started a flow within
+/// a flow) when dropped.
+struct OperationScope<'a> {
+    controller: &'a RbController,
+    replaced: Option<Operation>,
+}
+
+impl OperationScope<'_> {
+    /// Ends the operation, handing back its notification socket.
+    fn finish(self) -> Option<NotifySocket> {
+        self.controller.operation().notify.take()
+    }
+}
+
+impl Drop for OperationScope<'_> {
+    fn drop(&mut self) {
+        *self.controller.operation() = self.replaced.take().unwrap_or_default();
+    }
 }
 
 impl DataTypeFunctions for RbController {
@@ -71,10 +101,24 @@ impl DataTypeFunctions for RbController {
 type Controller = Obj<RbController>;
 
 impl RbController {
-    fn notify_socket(&self) -> std::sync::MutexGuard<'_, Option<NotifySocket>> {
-        self.notify
+    fn operation(&self) -> MutexGuard<'_, Operation> {
+        self.operation
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts an operation (a start or a stop), with the notification
+    /// socket of a start that has one.
+    fn begin(&self, notify: Option<NotifySocket>) -> OperationScope<'_> {
+        let fresh = Operation {
+            notify,
+            ..Operation::default()
+        };
+        let replaced = std::mem::replace(&mut *self.operation(), fresh);
+        OperationScope {
+            controller: self,
+            replaced: Some(replaced),
+        }
     }
 
     fn config(&self, ruby: &Ruby) -> Result<&Config, Error> {
@@ -87,10 +131,7 @@ impl RbController {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        *self
-            .deadline
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.operation().deadline
     }
 
     fn debug(&self, ruby: &Ruby, message: impl FnOnce() -> String) {
@@ -151,36 +192,45 @@ impl RbController {
     }
 }
 
-/// The engine's view of a controller: seams dispatched as Ruby methods.
+/// The engine's view of a controller: stub points dispatched as Ruby
+/// methods, host services done natively.
 struct RubySeams<'a> {
     ruby: &'a Ruby,
     controller: Controller,
     config: &'a Config,
 }
 
-impl RubySeams<'_> {
-    fn call(&self, seam: &str) -> Result<Value, Error> {
-        self.controller.funcall(seam, ())
-    }
-
-    fn command_outcome(&self, result: Value) -> Result<CommandOutcome, Error> {
-        results::outcome(self.ruby, result)
+/// What a Ruby exception means to the flows.
+fn classify(ruby: &Ruby, error: Error) -> StepError<Error> {
+    if error.is_kind_of(ruby.get_inner(&TIMEOUT_ERROR)) {
+        StepError::Timeout(error)
+    } else if error.is_kind_of(ruby.get_inner(&ESRCH)) {
+        StepError::NoSuchProcess(error)
+    } else if error.is_kind_of(ruby.exception_system_call_error()) {
+        StepError::SystemCall(error)
+    } else {
+        StepError::Other(error)
     }
 }
 
-impl Seams for RubySeams<'_> {
+impl RubySeams<'_> {
+    fn call<A: magnus::ArgList>(&self, seam: &str, args: A) -> Result<Value, StepError<Error>> {
+        self.controller
+            .funcall(seam, args)
+            .map_err(|e| classify(self.ruby, e))
+    }
+
+    fn command_outcome(&self, result: Value) -> Result<CommandOutcome, StepError<Error>> {
+        results::outcome(self.ruby, result).map_err(|e| classify(self.ruby, e))
+    }
+}
+
+impl Host for RubySeams<'_> {
     type Error = Error;
+    type Lock = LockGuard;
 
-    fn is_timeout(&self, error: &Error) -> bool {
-        error.is_kind_of(self.ruby.get_inner(&TIMEOUT_ERROR))
-    }
-
-    fn is_system_call_error(&self, error: &Error) -> bool {
-        error.is_kind_of(self.ruby.exception_system_call_error())
-    }
-
-    fn is_no_such_process(&self, error: &Error) -> bool {
-        error.is_kind_of(self.ruby.get_inner(&ESRCH))
+    fn lock(&self, kind: LockKind) -> Result<LockGuard, Error> {
+        self.controller.lock(self.ruby, kind)
     }
 
     fn io_error(&self, error: std::io::Error) -> Error {
@@ -188,72 +238,69 @@ impl Seams for RubySeams<'_> {
     }
 
     fn set_deadline(&self, deadline: Option<Instant>) {
-        *self
-            .controller
-            .deadline
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = deadline;
+        self.controller.operation().deadline = deadline;
     }
 
     fn debug(&self, message: impl FnOnce() -> String) {
         self.controller.debug(self.ruby, message);
     }
 
-    fn blocking<T>(&self, step: impl FnMut() -> std::io::Result<T>) -> Result<T, Error> {
-        nogvl::blocking(self.ruby, step)?.map_err(|e| errors::io_error(self.ruby, e, None))
+    fn blocking<T>(&self, step: impl FnMut() -> std::io::Result<T>) -> Result<T, StepError<Error>> {
+        nogvl::blocking(self.ruby, step)
+            .and_then(|done| done.map_err(|e| errors::io_error(self.ruby, e, None)))
+            .map_err(|e| classify(self.ruby, e))
     }
 
-    fn daemon_is_running(&self) -> Result<bool, Error> {
-        Ok(self.call("daemon_is_running?")?.to_bool())
+    fn readiness_fd(&self) -> Option<OwnedFd> {
+        let operation = self.controller.operation();
+        operation.notify.as_ref()?.as_fd().try_clone_to_owned().ok()
+    }
+}
+
+impl StubPoints for RubySeams<'_> {
+    fn daemon_is_running(&self) -> Result<bool, StepError<Error>> {
+        Ok(self.call("daemon_is_running?", ())?.to_bool())
     }
 
-    fn before_start(&self) -> Result<(), Error> {
-        self.call("before_start").map(drop)
+    fn before_start(&self) -> Result<(), StepError<Error>> {
+        self.call("before_start", ()).map(drop)
     }
 
-    fn spawn_daemon(&self) -> Result<CommandOutcome, Error> {
-        self.command_outcome(self.call("spawn_daemon")?)
+    fn spawn_daemon(&self) -> Result<CommandOutcome, StepError<Error>> {
+        self.command_outcome(self.call("spawn_daemon", ())?)
     }
 
-    fn daemon_spawned(&self) -> Result<(), Error> {
-        self.call("daemon_spawned").map(drop)
+    fn daemon_spawned(&self) -> Result<(), StepError<Error>> {
+        self.call("daemon_spawned", ()).map(drop)
     }
 
-    fn pid_file_available(&self) -> Result<bool, Error> {
-        Ok(self.call("pid_file_available?")?.to_bool())
+    fn pid_file_available(&self) -> Result<bool, StepError<Error>> {
+        Ok(self.call("pid_file_available?", ())?.to_bool())
     }
 
-    fn run_ping_command(&self) -> Result<bool, Error> {
-        Ok(self.call("run_ping_command")?.to_bool())
+    fn run_ping_command(&self) -> Result<bool, StepError<Error>> {
+        Ok(self.call("run_ping_command", ())?.to_bool())
     }
 
-    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), Error> {
-        self.controller
-            .funcall::<_, _, Value>("start_timed_out", (pid,))
-            .map(drop)
+    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), StepError<Error>> {
+        self.call("start_timed_out", (pid,)).map(drop)
     }
 
-    fn daemonization_timed_out(&self, pid: i32) -> Result<(), Error> {
-        self.controller
-            .funcall::<_, _, Value>("daemonization_timed_out", (pid,))
-            .map(drop)
+    fn daemonization_timed_out(&self, pid: i32) -> Result<(), StepError<Error>> {
+        self.call("daemonization_timed_out", (pid,)).map(drop)
     }
 
-    fn run_stop_command(&self) -> Result<CommandOutcome, Error> {
+    fn run_stop_command(&self) -> Result<CommandOutcome, StepError<Error>> {
         let command = self.config.stop_command.clone().unwrap_or_default();
-        self.command_outcome(self.controller.funcall("run_command", (command,))?)
+        self.command_outcome(self.call("run_command", (command,))?)
     }
 
-    fn kill(&self, signal: &str, pid: i32) -> Result<(), Error> {
+    fn kill(&self, signal: &str, pid: i32) -> Result<(), StepError<Error>> {
         self.ruby
             .get_inner(&PROCESS)
             .funcall::<_, _, Value>("kill", (signal, pid))
             .map(drop)
-    }
-
-    fn readiness_fd(&self) -> Option<OwnedFd> {
-        let socket = self.controller.notify_socket();
-        socket.as_ref()?.as_fd().try_clone_to_owned().ok()
+            .map_err(|e| classify(self.ruby, e))
     }
 }
 
@@ -292,12 +339,15 @@ fn start(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
 /// `[:notify]` a fresh notification socket lives as long as the start, and
 /// what the daemon said of itself joins the error report.
 fn start_daemon(ruby: &Ruby, controller: Controller, config: &Config) -> Result<(), Error> {
-    if let PingCommand::Notify = config.ping_command {
-        let socket = NotifySocket::bind().map_err(|e| errors::io_error(ruby, e, None))?;
-        *controller.notify_socket() = Some(socket);
-    }
+    let notify = match config.ping_command {
+        PingCommand::Notify => {
+            Some(NotifySocket::bind().map_err(|e| errors::io_error(ruby, e, None))?)
+        }
+        _ => None,
+    };
+    let operation = controller.begin(notify);
     let result = flows::start(&config.settings, &seams(ruby, controller, config));
-    let socket = controller.notify_socket().take();
+    let socket = operation.finish();
     result.map_err(|mut failure| {
         if let (Failure::Start(report) | Failure::StartTimeout(report), Some(socket)) =
             (&mut failure, socket)
@@ -316,6 +366,7 @@ fn stop(ruby: &Ruby, controller: Controller) -> Result<(), Error> {
     rescue_panics(ruby, || {
         let config = controller.config(ruby)?;
         let _lock = controller.lock(ruby, LockKind::Exclusive)?;
+        let _operation = controller.begin(None);
         flows::stop(&config.settings, &seams(ruby, controller, config))
             .map_err(|f| errors::failure(ruby, f))
     })
@@ -348,20 +399,6 @@ fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
     })
 }
 
-/// One call of the connect block: `Ok(Err(..))` holds an allowed connect
-/// exception (the block's nil counts as `Ok(Ok(None))`).
-fn try_connect(
-    ruby: &Ruby,
-    block: magnus::block::Proc,
-) -> Result<Result<Option<Value>, Error>, Error> {
-    match block.call::<_, Value>(()) {
-        Ok(value) if value.is_nil() => Ok(Ok(None)),
-        Ok(value) => Ok(Ok(Some(value))),
-        Err(e) if is_allowed_connect_exception(ruby, &e)? => Ok(Err(e)),
-        Err(e) => Err(e),
-    }
-}
-
 /// Whether `error` is one of `ALLOWED_CONNECT_EXCEPTIONS`, read afresh.
 fn is_allowed_connect_exception(ruby: &Ruby, error: &Error) -> Result<bool, Error> {
     let allowed: RArray = ruby
@@ -385,29 +422,18 @@ fn connect(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
     rescue_panics(ruby, || {
         let block = ruby.block_proc()?;
         let config = controller.config(ruby)?;
-        {
-            let _lock = controller.lock(ruby, LockKind::Shared)?;
-            if let Ok(Some(connection)) = try_connect(ruby, block)? {
-                return Ok(connection);
-            }
-        }
-        let _lock = controller.lock(ruby, LockKind::Exclusive)?;
-        let seams = seams(ruby, controller, config);
-        if !seams.daemon_is_running()? {
-            start_daemon(ruby, controller, config)?;
-        }
-        let message = match try_connect(ruby, block)? {
-            Ok(Some(connection)) => return Ok(connection),
-            Ok(None) => "Cannot connect to the daemon".to_owned(),
-            Err(e) => {
-                let exception = e.value().unwrap_or_else(|| ruby.qnil().as_value());
-                let text: String = exception.funcall("to_s", ())?;
-                format!("Cannot connect to the daemon: {text} ({})", unsafe {
-                    exception.classname()
-                })
-            }
+        let attempt = || match block.call::<_, Value>(()) {
+            Ok(value) if value.is_nil() => Ok(None),
+            Ok(value) => Ok(Some(value)),
+            Err(e) => match is_allowed_connect_exception(ruby, &e) {
+                Ok(true) => Err(StepError::NotAnswering(e)),
+                Ok(false) => Err(StepError::Other(e)),
+                Err(lookup) => Err(StepError::Other(lookup)),
+            },
         };
-        Err(Error::new(ruby.get_inner(&errors::CONNECT_ERROR), message))
+        let start = || start_daemon(ruby, controller, config).map_err(Failure::Seam);
+        flows::connect(&seams(ruby, controller, config), attempt, start)
+            .map_err(|f| errors::failure(ruby, f))
     })
 }
 
@@ -465,9 +491,9 @@ fn spawn_daemon(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
             StartCommand::Text(text) => ruby.str_new(text).as_value(),
             StartCommand::Callable(callable) => controller.call_before_deadline(ruby, *callable)?,
         };
-        controller.spawning_daemon.store(true, Ordering::Relaxed);
+        controller.operation().spawning_daemon = true;
         let result = controller.funcall("run_command", (command,));
-        controller.spawning_daemon.store(false, Ordering::Relaxed);
+        controller.operation().spawning_daemon = false;
         result
     })
 }
@@ -482,8 +508,8 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         let log_file = &config.settings.log_file;
         // A program we make the PID file for runs in the foreground and
         // writes no log of its own: its output is its log.
-        let makes_pid_file =
-            config.settings.make_pid_file && controller.spawning_daemon.load(Ordering::Relaxed);
+        let spawning_daemon = controller.operation().spawning_daemon;
+        let makes_pid_file = config.settings.make_pid_file && spawning_daemon;
         let output = if is_own_std_channel(log_file) {
             Output::Inherit
         } else if makes_pid_file {
@@ -492,8 +518,8 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             Output::Capture
         };
         let mut env = Cow::Borrowed(config.env.as_slice());
-        if controller.spawning_daemon.load(Ordering::Relaxed) {
-            if let Some(socket) = controller.notify_socket().as_ref() {
+        if spawning_daemon {
+            if let Some(socket) = controller.operation().notify.as_ref() {
                 let path = socket.path().to_string_lossy().into_owned();
                 env.to_mut().push(("NOTIFY_SOCKET".to_owned(), Some(path)));
             }
@@ -576,7 +602,7 @@ fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error>
             // Outside a start there is no socket, and so no readiness. The
             // lock is released before an error becomes a Ruby exception.
             PingCommand::Notify => {
-                let ready = match controller.notify_socket().as_mut() {
+                let ready = match controller.operation().notify.as_mut() {
                     Some(socket) => socket.receive().map(|()| socket.is_ready()),
                     None => Ok(false),
                 };
@@ -654,14 +680,9 @@ fn ping_socket(
     })
 }
 
-fn hook(_ruby: &Ruby, _controller: Controller, _args: &[Value]) -> Result<(), Error> {
-    Ok(())
-}
-
 pub fn define(ruby: &Ruby) -> Result<RClass, Error> {
     let class = ruby.define_class("DaemonController", ruby.class_object())?;
     class.define_alloc_func::<RbController>();
-    class.define_singleton_method("can_ping_unix_sockets?", function!(|| true, 0))?;
     class.define_method("initialize", method!(initialize, -1))?;
     class.define_method("start", method!(start, 0))?;
     class.define_method("stop", method!(stop, 0))?;
@@ -676,8 +697,5 @@ pub fn define(ruby: &Ruby) -> Result<RClass, Error> {
     class.define_private_method("run_command", method!(run_command, 1))?;
     class.define_private_method("run_ping_command", method!(run_ping_command, 0))?;
     class.define_private_method("ping_socket", method!(ping_socket, 2))?;
-    class.define_private_method("daemon_spawned", method!(hook, -1))?;
-    class.define_private_method("start_timed_out", method!(hook, -1))?;
-    class.define_private_method("daemonization_timed_out", method!(hook, -1))?;
     Ok(class)
 }

@@ -10,25 +10,21 @@ use daemon_controller_engine::messages::{signal_name, Exit, Report};
 use magnus::exception::ExceptionClass;
 use magnus::prelude::*;
 use magnus::value::Lazy;
-use magnus::{Error, Exception, RClass, RModule, RObject, Ruby, Value};
+use magnus::{Error, Exception, RClass, RModule, RObject, Ruby};
 
 pub static DAEMON_CONTROLLER: Lazy<RClass> =
     Lazy::new(|ruby| ruby.class_object().const_get("DaemonController").unwrap());
 
-macro_rules! exception_class {
-    ($static:ident, $name:literal) => {
-        pub static $static: Lazy<ExceptionClass> =
-            Lazy::new(|ruby| ruby.get_inner(&DAEMON_CONTROLLER).const_get($name).unwrap());
-    };
+crate::ruby_defined! {
+    ExceptionClass;
+    ERROR = "Error",
+    ALREADY_STARTED = "AlreadyStarted",
+    START_ERROR = "StartError",
+    START_TIMEOUT = "StartTimeout",
+    STOP_ERROR = "StopError",
+    STOP_TIMEOUT = "StopTimeout",
+    CONNECT_ERROR = "ConnectError",
 }
-
-exception_class!(ERROR, "Error");
-exception_class!(ALREADY_STARTED, "AlreadyStarted");
-exception_class!(START_ERROR, "StartError");
-exception_class!(START_TIMEOUT, "StartTimeout");
-exception_class!(STOP_ERROR, "StopError");
-exception_class!(STOP_TIMEOUT, "StopTimeout");
-exception_class!(CONNECT_ERROR, "ConnectError");
 
 pub static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| {
     ruby.require("timeout").unwrap();
@@ -38,22 +34,6 @@ pub static TIMEOUT_ERROR: Lazy<ExceptionClass> = Lazy::new(|ruby| {
         .const_get("Error")
         .unwrap()
 });
-
-/// Defines `Error`, `TimeoutError`, `AlreadyStarted`, ... under `class`.
-pub fn define(ruby: &Ruby, class: RClass) -> Result<(), Error> {
-    let error = class.define_error("Error", ruby.exception_standard_error())?;
-    let timeout = class.define_error("TimeoutError", error)?;
-    for name in ["AlreadyStarted", "StartError", "StopError", "ConnectError"] {
-        class.define_error(name, error)?;
-    }
-    class.define_error("StartTimeout", timeout)?;
-    class.define_error("StopTimeout", timeout)?;
-    // What a failed command left behind, nil where unknown or not applicable.
-    let readers =
-        ["output", "logs", "exit_status", "signal", "pid"].map(|name| ruby.to_symbol(name));
-    let _: Value = error.funcall("attr_reader", readers)?;
-    Ok(())
-}
 
 /// The matching `Errno::*` exception, with the path in its message.
 pub fn io_error(ruby: &Ruby, error: io::Error, path: Option<&std::path::Path>) -> Error {
@@ -76,6 +56,7 @@ pub fn failure(ruby: &Ruby, failure: Failure<Error>) -> Error {
     let message = failure.to_string();
     let (class, report) = match failure {
         Failure::Seam(error) => return error,
+        Failure::Connect(cause) => return connect_error(ruby, cause),
         Failure::AlreadyStarted(_) => (&ALREADY_STARTED, None),
         Failure::Start(report) => (&START_ERROR, Some(report)),
         Failure::StartTimeout(report) => (&START_TIMEOUT, Some(report)),
@@ -92,6 +73,20 @@ pub fn failure(ruby: &Ruby, failure: Failure<Error>) -> Error {
         }
     }
     exception.into()
+}
+
+/// "Cannot connect to the daemon", with ": <message> (<class>)" of the
+/// exception the block raised, if any.
+fn connect_error(ruby: &Ruby, cause: Option<Error>) -> Error {
+    let mut message = "Cannot connect to the daemon".to_owned();
+    if let Some(exception) = cause.and_then(|cause| cause.value()) {
+        let text = match exception.funcall::<_, _, String>("to_s", ()) {
+            Ok(text) => text,
+            Err(e) => return e,
+        };
+        message = format!("{message}: {text} ({})", unsafe { exception.classname() });
+    }
+    Error::new(ruby.get_inner(&CONNECT_ERROR), message)
 }
 
 fn set_report(exception: &Exception, report: Report) -> Result<(), Error> {

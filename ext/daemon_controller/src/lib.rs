@@ -2,6 +2,27 @@
 //! `DaemonController::LockFile`, translating between Ruby values and the
 //! engine crate.
 
+/// `Lazy` lookups of constants that lib/daemon_controller/*.rb defines under
+/// `DaemonController`, and `check_defined`, which the extension's init calls
+/// so that a missing one is a NameError at load time rather than a panic in
+/// a later lookup.
+macro_rules! ruby_defined {
+    ($kind:ty; $($static:ident = $name:literal),* $(,)?) => {
+        $(
+            pub static $static: magnus::value::Lazy<$kind> = magnus::value::Lazy::new(|ruby| {
+                ruby.get_inner(&crate::errors::DAEMON_CONTROLLER).const_get($name).unwrap()
+            });
+        )*
+
+        pub fn check_defined(class: magnus::RClass) -> Result<(), magnus::Error> {
+            use magnus::Module;
+            $(let _: $kind = class.const_get($name)?;)*
+            Ok(())
+        }
+    };
+}
+pub(crate) use ruby_defined;
+
 mod controller;
 mod errors;
 mod lock_file;
@@ -9,30 +30,20 @@ mod nogvl;
 mod options;
 mod results;
 
-use magnus::prelude::*;
-use magnus::{Error, RModule, Ruby};
+use magnus::{Error, Ruby};
 
+/// Defines the native methods. The exceptions, result structs, hooks and the
+/// option table are Ruby, loaded before this by lib/daemon_controller.rb; a missing one
+/// fails the load here with a NameError naming it, not a later lookup.
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     ruby.require("timeout")?;
     ruby.require("socket")?;
     let class = controller::define(ruby)?;
-    errors::define(ruby, class)?;
-    results::define(ruby, class)?;
+    errors::check_defined(class)?;
+    results::check_defined(class)?;
+    options::load_table(ruby, class)?;
     lock_file::define(ruby, class)?;
-    let errno: RModule = ruby.class_object().const_get("Errno")?;
-    let allowed = ruby.ary_new();
-    for name in [
-        "ECONNREFUSED",
-        "ENETUNREACH",
-        "ETIMEDOUT",
-        "ECONNRESET",
-        "EINVAL",
-        "EADDRNOTAVAIL",
-    ] {
-        allowed.push(errno.const_get::<_, magnus::Value>(name)?)?;
-    }
-    class.const_set("ALLOWED_CONNECT_EXCEPTIONS", allowed)?;
     Ok(())
 }
 
@@ -70,6 +81,10 @@ mod tests {
     }
 
     fn check_panic_rescue(ruby: &Ruby) -> Result<(), Error> {
+        let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lib");
+        for file in ["errors", "results", "hooks", "lock_file", "options"] {
+            ruby.require(format!("{lib}/daemon_controller/{file}"))?;
+        }
         init(ruby)?;
 
         let in_method_body =

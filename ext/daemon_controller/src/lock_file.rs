@@ -117,7 +117,6 @@ impl RbLockFile {
 pub fn define(ruby: &Ruby, outer: RClass) -> Result<(), Error> {
     let class = outer.define_class("LockFile", ruby.class_object())?;
     class.define_alloc_func::<RbLockFile>();
-    class.define_error("AlreadyLocked", ruby.exception_standard_error())?;
     class.define_method("initialize", method!(RbLockFile::initialize, 1))?;
     class.define_method("exclusive_lock", method!(RbLockFile::exclusive_lock, 0))?;
     class.define_method("shared_lock", method!(RbLockFile::shared_lock, 0))?;

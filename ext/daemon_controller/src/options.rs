@@ -2,29 +2,33 @@
 //! 1.x callers pass) into the engine's settings and the Ruby values the
 //! controller keeps. Every type is checked here, at construction.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use daemon_controller_engine::controller::Settings;
 use daemon_controller_engine::http::HttpTarget;
 use daemon_controller_engine::lock_file::{absolute_path, LockFile};
 use daemon_controller_engine::pid_file::PidFile;
+use daemon_controller_engine::ping_schedule::PingCost;
 use magnus::gc::Marker;
 use magnus::prelude::*;
 use magnus::r_hash::ForEach;
 use magnus::value::Opaque;
-use magnus::{Error, RArray, RHash, RModule, RString, Ruby, Symbol, Value};
+use magnus::{Error, RArray, RClass, RHash, RModule, RString, Ruby, Symbol, Value};
 
 use crate::lock_file::path_from;
 
-const MANDATORY: [&str; 5] = [
+/// The options that the code below gives a meaning to. Each must be a row of
+/// `DaemonController::OPTIONS` (checked when the extension loads); the table
+/// alone says which are mandatory, which are known and what the defaults are.
+const NATIVE: [&str; 21] = [
     "identifier",
     "start_command",
     "ping_command",
     "pid_file",
     "log_file",
-];
-const OPTIONAL: [&str; 16] = [
     "lock_file",
     "stop_command",
     "restart_command",
@@ -43,6 +47,64 @@ const OPTIONAL: [&str; 16] = [
     "logger",
 ];
 
+/// One row of `DaemonController::OPTIONS`, as far as the parser uses it.
+struct Row {
+    name: String,
+    mandatory: bool,
+    /// A Numeric default, in seconds.
+    default_seconds: Option<f64>,
+    /// A String default (a signal name).
+    default_text: Option<String>,
+}
+
+/// `DaemonController::OPTIONS`, read once when the extension loads.
+static TABLE: OnceLock<Vec<Row>> = OnceLock::new();
+
+/// Reads `DaemonController::OPTIONS`; fails the load when it lacks an option
+/// the parser gives a meaning to.
+pub fn load_table(ruby: &Ruby, class: RClass) -> Result<(), Error> {
+    let table: RHash = class.const_get("OPTIONS")?;
+    let mut rows = Vec::new();
+    table.foreach(|name: Symbol, row: RHash| {
+        let field = |key: &str| row.aref::<_, Value>(ruby.to_symbol(key));
+        let default = field("default")?;
+        rows.push(Row {
+            name: name.name()?.into_owned(),
+            mandatory: field("mandatory")?.to_bool(),
+            default_seconds: match default.is_kind_of(ruby.class_numeric()) {
+                true => Some(f64::try_convert(default)?),
+                false => None,
+            },
+            default_text: RString::from_value(default)
+                .map(|text| text.to_string())
+                .transpose()?,
+        });
+        Ok(ForEach::Continue)
+    })?;
+    if let Some(missing) = NATIVE
+        .iter()
+        .find(|name| !rows.iter().any(|row| row.name == **name))
+    {
+        return Err(Error::new(
+            ruby.exception_runtime_error(),
+            format!(
+                "DaemonController::OPTIONS has no row for :{missing}, which the extension reads"
+            ),
+        ));
+    }
+    // A second load (the same library required twice) reads the same table.
+    let _ = TABLE.set(rows);
+    Ok(())
+}
+
+fn table() -> &'static [Row] {
+    TABLE.get().map_or(&[], Vec::as_slice)
+}
+
+fn row(name: &str) -> Option<&'static Row> {
+    table().iter().find(|row| row.name == name)
+}
+
 /// A command given as a String, or as a callable returning one.
 pub enum StartCommand {
     Text(String),
@@ -60,6 +122,26 @@ pub enum PingCommand {
     /// Up once the program sends READY=1 on its NOTIFY_SOCKET.
     Notify,
     Callable(Opaque<Value>),
+}
+
+impl PingCommand {
+    /// Connection attempts are cheap; programs and Ruby code may not be.
+    fn cost(&self) -> PingCost {
+        match self {
+            PingCommand::Tcp { .. }
+            | PingCommand::Unix(_)
+            | PingCommand::Http(_)
+            | PingCommand::Notify => PingCost::Cheap,
+            PingCommand::Command(_) | PingCommand::Callable(_) => PingCost::Expensive,
+        }
+    }
+
+    fn socket(&self) -> Option<PathBuf> {
+        match self {
+            PingCommand::Unix(path) => Some(PathBuf::from(std::ffi::OsStr::from_bytes(path))),
+            _ => None,
+        }
+    }
 }
 
 /// Everything a controller was constructed with.
@@ -158,10 +240,14 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// Seconds as a Duration; nil or 0 mean no limit.
-    fn timeout(&self, name: &str, default: f64) -> Result<Option<Duration>, Error> {
+    /// Seconds as a Duration; nil or 0 mean no limit, and so does a table
+    /// row without a default.
+    fn timeout(&self, name: &str) -> Result<Option<Duration>, Error> {
         let seconds = match self.given.iter().rev().find(|(given, _)| given == name) {
-            None => default,
+            None => match row(name).and_then(|row| row.default_seconds) {
+                Some(default) => default,
+                None => return Ok(None),
+            },
             Some((_, value)) if value.is_nil() => return Ok(None),
             Some((_, value)) => self.seconds(name, *value)?,
         };
@@ -252,14 +338,16 @@ impl<'a> Options<'a> {
     }
 
     fn stop_signal(&self) -> Result<String, Error> {
-        let Some(value) = self.get("stop_graceful_signal") else {
-            return Ok("SIGTERM".to_owned());
-        };
-        let name = match Symbol::from_value(value) {
-            Some(symbol) => symbol.name()?.into_owned(),
-            None => self
-                .string("stop_graceful_signal", value)
-                .map_err(|_| self.type_error("stop_graceful_signal", "a signal name", value))?,
+        let name = match self.get("stop_graceful_signal") {
+            None => row("stop_graceful_signal")
+                .and_then(|row| row.default_text.clone())
+                .unwrap_or_default(),
+            Some(value) => match Symbol::from_value(value) {
+                Some(symbol) => symbol.name()?.into_owned(),
+                None => self
+                    .string("stop_graceful_signal", value)
+                    .map_err(|_| self.type_error("stop_graceful_signal", "a signal name", value))?,
+            },
         };
         let bare = name.strip_prefix("SIG").unwrap_or(&name);
         let known: RHash = self
@@ -378,10 +466,10 @@ fn collect<'a>(ruby: &'a Ruby, args: &[Value]) -> Result<Options<'a>, Error> {
 
 pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
     let options = collect(ruby, args)?;
-    let missing: Vec<String> = MANDATORY
+    let missing: Vec<String> = table()
         .iter()
-        .filter(|name| options.get(name).is_none())
-        .map(|name| format!(":{name}"))
+        .filter(|row| row.mandatory && options.get(&row.name).is_none())
+        .map(|row| format!(":{}", row.name))
         .collect();
     if !missing.is_empty() {
         let noun = if missing.len() == 1 {
@@ -392,7 +480,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         return Err(options.argument_error(format!("missing {noun}: {}", missing.join(", "))));
     }
     for (name, _) in &options.given {
-        if !MANDATORY.contains(&name.as_str()) && !OPTIONAL.contains(&name.as_str()) {
+        if row(name).is_none() {
             let warning = format!("DaemonController: ignoring unknown option :{name}");
             let _: Value = ruby.module_kernel().funcall("warn", (warning,))?;
         }
@@ -418,17 +506,24 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
     let ping_interval = match options.get("ping_interval") {
         Some(value) => Duration::try_from_secs_f64(options.seconds("ping_interval", value)?)
             .unwrap_or(Duration::MAX),
-        None => Duration::from_millis(100),
+        None => row("ping_interval")
+            .and_then(|row| row.default_seconds)
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+            .unwrap_or_default(),
     };
-    let settings = Settings {
+    let mut settings = Settings {
         identifier,
         pid_file: PidFile::new(pid_file),
         log_file,
-        start_timeout: options.timeout("start_timeout", 30.0)?,
-        start_abort_timeout: options.timeout("start_abort_timeout", 10.0)?,
-        stop_timeout: options.timeout("stop_timeout", 30.0)?,
-        log_file_activity_timeout: options.timeout("log_file_activity_timeout", 10.0)?,
+        start_timeout: options.timeout("start_timeout")?,
+        start_abort_timeout: options.timeout("start_abort_timeout")?,
+        stop_timeout: options.timeout("stop_timeout")?,
+        log_file_activity_timeout: options.timeout("log_file_activity_timeout")?,
         ping_interval,
+        // Both come from the ping command, which is checked later, in the
+        // order that decides which of several bad options is reported.
+        ping_cost: PingCost::Cheap,
+        ping_socket: None,
         stop_signal: options.stop_signal()?,
         has_stop_command: stop_command.is_some(),
         dont_stop_if_pid_file_invalid: options.truthy("dont_stop_if_pid_file_invalid"),
@@ -441,11 +536,15 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
             "option :make_pid_file needs daemonize_for_me: true (the program must not daemonize itself)",
         ));
     }
+    let start_command = options.start_command(mandatory("start_command"))?;
+    let ping_command = options.ping_command(mandatory("ping_command"))?;
+    settings.ping_cost = ping_command.cost();
+    settings.ping_socket = ping_command.socket();
     Ok(Config {
         settings,
         lock_file: LockFile::new(absolute_path(&lock_file)),
-        start_command: options.start_command(mandatory("start_command"))?,
-        ping_command: options.ping_command(mandatory("ping_command"))?,
+        start_command,
+        ping_command,
         stop_command,
         restart_command: options.optional_string("restart_command")?,
         before_start: options.callable("before_start")?,

@@ -4,36 +4,13 @@
 use daemon_controller_engine::controller::CommandOutcome;
 use daemon_controller_engine::messages::Exit;
 use magnus::prelude::*;
-use magnus::value::Lazy;
 use magnus::{Error, RClass, Ruby, Value};
 
-use crate::errors::DAEMON_CONTROLLER;
-
-macro_rules! result_struct {
-    ($static:ident, $name:literal) => {
-        pub static $static: Lazy<RClass> =
-            Lazy::new(|ruby| ruby.get_inner(&DAEMON_CONTROLLER).const_get($name).unwrap());
-    };
-}
-
-result_struct!(OK_RESULT, "InternalCommandOkResult");
-result_struct!(ERROR_RESULT, "InternalCommandErrorResult");
-result_struct!(TIMEOUT_RESULT, "InternalCommandTimeoutResult");
-
-pub fn define(ruby: &Ruby, class: RClass) -> Result<(), Error> {
-    class.const_set(
-        "InternalCommandOkResult",
-        ruby.define_struct(None, ("pid", "output"))?,
-    )?;
-    class.const_set(
-        "InternalCommandErrorResult",
-        ruby.define_struct(None, ("pid", "output", "exit_status"))?,
-    )?;
-    class.const_set(
-        "InternalCommandTimeoutResult",
-        ruby.define_struct(None, ("pid", "output"))?,
-    )?;
-    Ok(())
+crate::ruby_defined! {
+    RClass;
+    OK_RESULT = "InternalCommandOkResult",
+    ERROR_RESULT = "InternalCommandErrorResult",
+    TIMEOUT_RESULT = "InternalCommandTimeoutResult",
 }
 
 fn field<T: magnus::TryConvert>(result: Value, name: &str) -> Result<Option<T>, Error> {

@@ -1,16 +1,23 @@
-//! The start and stop flows. Every step a caller may observe or replace (the
-//! original gem's private methods, which test suites stub) goes through
-//! [`Seams`]; the Ruby bindings implement it by method dispatch on the
-//! controller, so a stub changes the flow exactly as it would in Ruby.
+//! The start, stop and connect flows. Every step a caller may observe or
+//! replace (the original gem's private methods, which test suites stub) goes
+//! through [`StubPoints`]; the Ruby bindings implement it by method dispatch
+//! on the controller, so a stub changes the flow exactly as it would in
+//! Ruby. What the flows need from their host besides (locks, blocking waits,
+//! debug lines, the deadline) is [`Host`]. Errors from either arrive
+//! classified as a [`StepError`], so the flows never ask the host what an
+//! error means.
 
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
 use crate::messages::{Exit, Report};
 use crate::pid_file::PidFile;
+use crate::ping_schedule::{PingCost, PingSchedule};
 use crate::process::{self, Liveness};
 use crate::wait::{earliest, Backoff, Events};
 
@@ -38,6 +45,9 @@ pub struct Settings {
     pub stop_timeout: Option<Duration>,
     pub log_file_activity_timeout: Option<Duration>,
     pub ping_interval: Duration,
+    pub ping_cost: PingCost,
+    /// A Unix-socket ping's socket: its appearance wakes the ping wait.
+    pub ping_socket: Option<PathBuf>,
     /// With the "SIG" prefix, e.g. "SIGTERM".
     pub stop_signal: String,
     pub has_stop_command: bool,
@@ -99,7 +109,7 @@ impl CommandOutcome {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Failure<E> {
     #[error("Daemon '{0}' is already started")]
     AlreadyStarted(String),
@@ -111,70 +121,106 @@ pub enum Failure<E> {
     Stop(Report),
     #[error("Daemon '{0}' did not exit in time (force killed)")]
     StopTimeout(String),
-    /// An error raised by a seam (a Ruby exception, in the bindings).
+    /// The connect block gave nothing even after the daemon was started;
+    /// with the "not answering" error it raised, if any.
+    #[error("Cannot connect to the daemon")]
+    Connect(Option<E>),
+    /// An error raised by a step (a Ruby exception, in the bindings).
     #[error("a step of the flow failed")]
     Seam(E),
 }
 
-/// The steps of the flows that callers can observe or replace, and the
-/// services the flows need from their host.
-pub trait Seams {
+/// An error raised by a stub point, a host service or the connect block,
+/// as the flows tell them apart: the host classifies its own errors (a Ruby
+/// exception, in the bindings) when it hands them over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepError<E> {
+    /// Time is up (Ruby's `Timeout::Error`): a start ends as a timeout.
+    Timeout(E),
+    /// A signal found no such process (ESRCH).
+    NoSuchProcess(E),
+    /// Another failed system call (Ruby's `SystemCallError`).
+    SystemCall(E),
+    /// The daemon is not answering yet (one of `ALLOWED_CONNECT_EXCEPTIONS`,
+    /// raised by the connect block).
+    NotAnswering(E),
+    /// Anything else: it propagates as it is.
+    Other(E),
+}
+
+impl<E> StepError<E> {
+    pub fn into_inner(self) -> E {
+        match self {
+            StepError::Timeout(e)
+            | StepError::NoSuchProcess(e)
+            | StepError::SystemCall(e)
+            | StepError::NotAnswering(e)
+            | StepError::Other(e) => e,
+        }
+    }
+}
+
+/// The services the flows need from their host. Nothing a caller can stub:
+/// the bindings implement them natively.
+pub trait Host {
     type Error;
+    /// A held lock on the lock file, released when dropped.
+    type Lock;
 
-    /// Whether an error means "time is up" (Ruby's `Timeout::Error`).
-    fn is_timeout(&self, error: &Self::Error) -> bool;
-    /// Whether an error is a failed system call (Ruby's `SystemCallError`).
-    fn is_system_call_error(&self, error: &Self::Error) -> bool;
-    /// Whether an error is ESRCH.
-    fn is_no_such_process(&self, error: &Self::Error) -> bool;
+    fn lock(&self, kind: LockKind) -> Result<Self::Lock, Self::Error>;
     fn io_error(&self, error: io::Error) -> Self::Error;
-
-    /// The deadline that seams running callbacks or commands must respect.
+    /// The deadline that stub points running callbacks or commands must
+    /// respect.
     fn set_deadline(&self, deadline: Option<Instant>);
     fn debug(&self, message: impl FnOnce() -> String);
     /// Runs a blocking step until it completes, handling interrupts (EINTR)
     /// between calls.
-    fn blocking<T>(&self, step: impl FnMut() -> io::Result<T>) -> Result<T, Self::Error>;
-
-    fn daemon_is_running(&self) -> Result<bool, Self::Error>;
-    fn before_start(&self) -> Result<(), Self::Error>;
-    fn spawn_daemon(&self) -> Result<CommandOutcome, Self::Error>;
-    fn daemon_spawned(&self) -> Result<(), Self::Error>;
-    fn pid_file_available(&self) -> Result<bool, Self::Error>;
-    fn run_ping_command(&self) -> Result<bool, Self::Error>;
-    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), Self::Error>;
-    fn daemonization_timed_out(&self, pid: i32) -> Result<(), Self::Error>;
-    fn run_stop_command(&self) -> Result<CommandOutcome, Self::Error>;
-    /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
-    fn kill(&self, signal: &str, pid: i32) -> Result<(), Self::Error>;
+    fn blocking<T>(&self, step: impl FnMut() -> io::Result<T>)
+        -> Result<T, StepError<Self::Error>>;
     /// A descriptor that becomes readable when a ping may now succeed (a
     /// readiness notification), to wake the ping wait early.
-    fn readiness_fd(&self) -> Option<std::os::fd::OwnedFd> {
+    fn readiness_fd(&self) -> Option<OwnedFd> {
         None
     }
+}
+
+/// The steps of the flows that the contract lets callers observe or replace,
+/// in the order and number it prescribes.
+pub trait StubPoints: Host {
+    fn daemon_is_running(&self) -> Result<bool, StepError<Self::Error>>;
+    fn before_start(&self) -> Result<(), StepError<Self::Error>>;
+    fn spawn_daemon(&self) -> Result<CommandOutcome, StepError<Self::Error>>;
+    fn daemon_spawned(&self) -> Result<(), StepError<Self::Error>>;
+    fn pid_file_available(&self) -> Result<bool, StepError<Self::Error>>;
+    fn run_ping_command(&self) -> Result<bool, StepError<Self::Error>>;
+    fn start_timed_out(&self, pid: Option<i32>) -> Result<(), StepError<Self::Error>>;
+    fn daemonization_timed_out(&self, pid: i32) -> Result<(), StepError<Self::Error>>;
+    fn run_stop_command(&self) -> Result<CommandOutcome, StepError<Self::Error>>;
+    /// Sends `signal` (a name with the "SIG" prefix) to `pid`.
+    fn kill(&self, signal: &str, pid: i32) -> Result<(), StepError<Self::Error>>;
 }
 
 trait IntoFailure<T, E> {
     fn seam(self) -> Result<T, Failure<E>>;
 }
 
-impl<T, E> IntoFailure<T, E> for Result<T, E> {
+impl<T, E> IntoFailure<T, E> for Result<T, StepError<E>> {
     fn seam(self) -> Result<T, Failure<E>> {
-        self.map_err(Failure::Seam)
+        self.map_err(|e| Failure::Seam(e.into_inner()))
     }
 }
 
-/// Sets the seams' deadline for the duration of a flow.
-struct DeadlineScope<'a, S: Seams>(&'a S);
+/// Sets the host's deadline for the duration of a flow.
+struct DeadlineScope<'a, S: Host>(&'a S);
 
-impl<'a, S: Seams> DeadlineScope<'a, S> {
+impl<'a, S: Host> DeadlineScope<'a, S> {
     fn enter(seams: &'a S, deadline: Option<Instant>) -> Self {
         seams.set_deadline(deadline);
         DeadlineScope(seams)
     }
 }
 
-impl<S: Seams> Drop for DeadlineScope<'_, S> {
+impl<S: Host> Drop for DeadlineScope<'_, S> {
     fn drop(&mut self) {
         self.0.set_deadline(None);
     }
@@ -189,12 +235,12 @@ fn passed(deadline: Option<Instant>) -> bool {
 }
 
 /// Helpers shared by the start and stop flows.
-struct Flow<'a, S: Seams> {
+struct Flow<'a, S: StubPoints> {
     settings: &'a Settings,
     seams: &'a S,
 }
 
-impl<S: Seams> Flow<'_, S> {
+impl<S: StubPoints> Flow<'_, S> {
     /// Sends a signal where the process may already be gone: failed system
     /// calls are ignored, anything else (a stub's error) propagates.
     fn kill_if_present(&self, signal: &str, pid: i32) -> Result<(), Failure<S::Error>> {
@@ -205,7 +251,7 @@ impl<S: Seams> Flow<'_, S> {
         self.seams
             .debug(|| format!("Sending {signal} to process {pid}"));
         match self.seams.kill(signal, pid) {
-            Err(e) if self.seams.is_system_call_error(&e) => Ok(()),
+            Err(StepError::NoSuchProcess(_) | StepError::SystemCall(_)) => Ok(()),
             other => other.seam(),
         }
     }
@@ -216,7 +262,7 @@ impl<S: Seams> Flow<'_, S> {
         &self,
         pid: Option<i32>,
         until: Option<Instant>,
-        mut gone: impl FnMut() -> Result<bool, S::Error>,
+        mut gone: impl FnMut() -> Result<bool, StepError<S::Error>>,
     ) -> Result<bool, Failure<S::Error>> {
         let mut events = Events::new();
         if let Some(pid) = pid {
@@ -262,25 +308,28 @@ impl<S: Seams> Flow<'_, S> {
 }
 
 /// Starts the daemon; the caller holds the exclusive lock.
-pub fn start<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
     if seams.daemon_is_running().seam()? {
         return Err(Failure::AlreadyStarted(settings.identifier.clone()));
     }
     let log = LogWatch::snapshot(&settings.log_file);
     settings.pid_file.delete();
+    let started = Instant::now();
     let deadline = deadline_after(settings.start_timeout);
     let _scope = DeadlineScope::enter(seams, deadline);
     Start {
         flow: Flow { settings, seams },
         log,
+        started,
         deadline,
     }
     .run()
 }
 
-struct Start<'a, S: Seams> {
+struct Start<'a, S: StubPoints> {
     flow: Flow<'a, S>,
     log: LogWatch,
+    started: Instant,
     deadline: Option<Instant>,
 }
 
@@ -296,7 +345,7 @@ impl<E> From<Failure<E>> for Unready<E> {
     }
 }
 
-impl<S: Seams> Start<'_, S> {
+impl<S: StubPoints> Start<'_, S> {
     fn run(mut self) -> Result<(), Failure<S::Error>> {
         let seams = self.flow.seams;
         if let Err(e) = seams.before_start() {
@@ -384,13 +433,12 @@ impl<S: Seams> Start<'_, S> {
     /// other error propagates.
     fn timed_out_or(
         &mut self,
-        error: S::Error,
+        error: StepError<S::Error>,
         on_timeout: impl FnOnce(&mut Self) -> Result<(), Failure<S::Error>>,
     ) -> Result<(), Failure<S::Error>> {
-        if self.flow.seams.is_timeout(&error) {
-            on_timeout(self)
-        } else {
-            Err(Failure::Seam(error))
+        match error {
+            StepError::Timeout(_) => on_timeout(self),
+            other => Err(Failure::Seam(other.into_inner())),
         }
     }
 
@@ -455,25 +503,28 @@ impl<S: Seams> Start<'_, S> {
     }
 
     /// A seam's timeout error makes the wait time out; others propagate.
-    fn checked<T>(&self, result: Result<T, S::Error>) -> Result<T, Unready<S::Error>> {
-        result.map_err(|e| {
-            if self.flow.seams.is_timeout(&e) {
-                Unready::TimedOut
-            } else {
-                Unready::Failed(Failure::Seam(e))
-            }
+    fn checked<T>(&self, result: Result<T, StepError<S::Error>>) -> Result<T, Unready<S::Error>> {
+        result.map_err(|e| match e {
+            StepError::Timeout(_) => Unready::TimedOut,
+            other => Unready::Failed(Failure::Seam(other.into_inner())),
         })
     }
 
     /// Waits for the PID file, then for a successful ping or the daemon's
-    /// exit, woken by file and exit events and bounded by timers.
+    /// exit, woken by file and exit events and bounded by timers. Nothing is
+    /// watched until the first wait: a daemon that is up at once costs no
+    /// watches and no thread.
     fn wait_until_ready(&mut self) -> Result<(), Unready<S::Error>> {
         let seams = self.flow.seams;
         let settings = self.flow.settings;
         let mut activity = Activity::new(settings.log_file_activity_timeout);
-        let mut events = Events::new();
-        events.watch_directory_of(settings.pid_file.path());
-        events.watch_directory_of(&settings.log_file);
+        let mut events: Option<Events> = None;
+        let watch_files = || {
+            let mut events = Events::new();
+            events.watch_directory_of(settings.pid_file.path());
+            events.watch_directory_of(&settings.log_file);
+            events
+        };
         loop {
             self.check_time(&mut activity)?;
             if self.checked(seams.pid_file_available())? {
@@ -481,40 +532,60 @@ impl<S: Seams> Start<'_, S> {
             }
             let next_check = Some(Instant::now() + PID_FILE_CHECK_INTERVAL);
             let wake = earliest([next_check, self.deadline, activity.expiry()]);
+            let events = events.get_or_insert_with(watch_files);
             self.checked(seams.blocking(|| events.wait(wake)))?;
         }
         seams.debug(|| "PID file available; pinging".to_owned());
-        // Besides the daemon's exit, file activity (a daemon logging that it
-        // is ready, say) wakes the wait for an early ping.
-        if let Ok(Some(pid)) = settings.pid_file.read_pid() {
-            events.watch_exit(pid);
-        }
-        if let Some(fd) = seams.readiness_fd() {
-            events.watch_readable(fd);
-        }
-        let mut backoff = Backoff::new(settings.ping_interval);
-        // Pings that events brought forward back off as well, so that a
-        // daemon logging each failed ping cannot drive pings ever faster.
+        let schedule = PingSchedule::new(
+            settings.ping_cost,
+            settings.ping_interval,
+            self.started,
+            Instant::now(),
+        );
+        // Pings that events brought forward back off, so that a daemon
+        // logging each failed ping cannot drive pings ever faster.
         let mut event_backoff = Backoff::new(settings.ping_interval);
         let mut woke_by_event = false;
+        let mut watching_daemon = false;
         loop {
             self.check_time(&mut activity)?;
-            let pinged_at = Instant::now();
+            let began = Instant::now();
             if self.checked(seams.run_ping_command())? {
                 return Ok(());
             }
+            let ended = Instant::now();
             if !self.checked(seams.daemon_is_running())? {
                 seams.debug(|| "Daemon exited before answering pings".to_owned());
                 return Ok(());
             }
-            let gap = match woke_by_event {
-                true => event_backoff.next_delay(),
-                false => Backoff::FIRST,
-            };
-            self.checked(seams.blocking(|| crate::wait::sleep_until(pinged_at + gap)))?;
-            let next_ping = Some(pinged_at + backoff.next_delay());
+            let events = events.get_or_insert_with(watch_files);
+            if !watching_daemon {
+                self.watch_daemon(events);
+                watching_daemon = true;
+            }
+            if woke_by_event {
+                let gap = event_backoff.next_delay();
+                self.checked(seams.blocking(|| crate::wait::sleep_until(began + gap)))?;
+            }
+            let next_ping = Some(schedule.next_ping(began, ended));
             let wake = earliest([next_ping, self.deadline, activity.expiry()]);
             woke_by_event = self.checked(seams.blocking(|| events.wait(wake)))?;
+        }
+    }
+
+    /// Besides file activity (a daemon logging that it is ready, say), the
+    /// daemon's exit, its readiness message and its socket appearing wake
+    /// the ping wait for an early ping.
+    fn watch_daemon(&self, events: &mut Events) {
+        let settings = self.flow.settings;
+        if let Ok(Some(pid)) = settings.pid_file.read_pid() {
+            events.watch_exit(pid);
+        }
+        if let Some(fd) = self.flow.seams.readiness_fd() {
+            events.watch_readable(fd);
+        }
+        if let Some(socket) = &settings.ping_socket {
+            events.watch_directory_of(socket);
         }
     }
 }
@@ -547,7 +618,7 @@ impl Activity {
 }
 
 /// Stops the daemon; the caller holds the exclusive lock.
-pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
+pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure<S::Error>> {
     let deadline = deadline_after(settings.stop_timeout);
     let _scope = DeadlineScope::enter(seams, deadline);
     let flow = Flow { settings, seams };
@@ -589,7 +660,7 @@ pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::E
     } else if let Some(pid) = target {
         seams.debug(|| format!("Sending {} to process {pid}", settings.stop_signal));
         match seams.kill(&settings.stop_signal, pid) {
-            Err(e) if seams.is_no_such_process(&e) => {}
+            Err(StepError::NoSuchProcess(_)) => {}
             other => other.seam()?,
         }
     }
@@ -604,7 +675,7 @@ pub fn stop<S: Seams>(settings: &Settings, seams: &S) -> Result<(), Failure<S::E
     if let Some(pid) = victim {
         seams.debug(|| format!("Daemon did not exit in time; sending SIGKILL to process {pid}"));
         match seams.kill("SIGKILL", pid) {
-            Err(e) if seams.is_no_such_process(&e) => {}
+            Err(StepError::NoSuchProcess(_)) => {}
             other => other.seam()?,
         }
     }
@@ -628,5 +699,34 @@ fn survivor_message(pid: Option<i32>) -> String {
              or exited and not reaped by its parent"
         ),
         None => format!("The daemon still runs {waited} seconds after SIGKILL"),
+    }
+}
+
+/// `connect`: calls `attempt` (the caller's block) under the shared lock;
+/// when it gives nothing or the daemon is not answering yet, takes the
+/// exclusive lock, starts the daemon with `start` (the start flow, for the
+/// lock already held) unless it is running, and calls `attempt` again.
+pub fn connect<S: StubPoints, T>(
+    seams: &S,
+    mut attempt: impl FnMut() -> Result<Option<T>, StepError<S::Error>>,
+    start: impl FnOnce() -> Result<(), Failure<S::Error>>,
+) -> Result<T, Failure<S::Error>> {
+    {
+        let _lock = seams.lock(LockKind::Shared).map_err(Failure::Seam)?;
+        match attempt() {
+            Ok(Some(connection)) => return Ok(connection),
+            Ok(None) | Err(StepError::NotAnswering(_)) => {}
+            Err(other) => return Err(Failure::Seam(other.into_inner())),
+        }
+    }
+    let _lock = seams.lock(LockKind::Exclusive).map_err(Failure::Seam)?;
+    if !seams.daemon_is_running().seam()? {
+        start()?;
+    }
+    match attempt() {
+        Ok(Some(connection)) => Ok(connection),
+        Ok(None) => Err(Failure::Connect(None)),
+        Err(StepError::NotAnswering(e)) => Err(Failure::Connect(Some(e))),
+        Err(other) => Err(Failure::Seam(other.into_inner())),
     }
 }

@@ -1,6 +1,7 @@
 //! Daemon management engine: everything the `daemon_controller` gem does that
 //! does not touch Ruby values. The Ruby bindings translate Ruby values into
-//! these types and implement [`controller::Seams`] by Ruby method dispatch.
+//! these types and implement [`controller::StubPoints`] by Ruby method
+//! dispatch.
 
 pub mod controller;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod messages;
 pub mod notify;
 pub mod pid_file;
 pub mod ping;
+pub mod ping_schedule;
 pub mod process;
 pub mod spawn;
 pub mod sys;

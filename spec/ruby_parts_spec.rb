@@ -1,0 +1,47 @@
+# frozen_string_literal: true
+
+require_relative "spec_helper"
+require "open3"
+
+# What lib/daemon_controller/*.rb defines in Ruby before the extension
+# loads, and what the extension checks of it when it loads.
+RSpec.describe "The Ruby side of DaemonController" do
+  # Runs Ruby code in a fresh process with lib/ on the load path; returns
+  # [combined output, success?].
+  def fresh_ruby(code)
+    lib = File.expand_path("../lib", __dir__)
+    output, status = Open3.capture2e(RbConfig.ruby, "-I", lib, "-e", code)
+    [output, status.success?]
+  end
+
+  it "gives the hooks the original gem's arity" do
+    arities = %i[daemon_spawned start_timed_out daemonization_timed_out].map do |hook|
+      DaemonController.instance_method(hook).arity
+    end
+    expect(arities).to eq([0, 1, 1])
+    expect(DaemonController.private_instance_methods(false)).to include(:daemon_spawned, :start_timed_out)
+  end
+
+  it "keeps ALLOWED_CONNECT_EXCEPTIONS open for callers to add to" do
+    expect(DaemonController::ALLOWED_CONNECT_EXCEPTIONS).not_to be_frozen
+    expect(DaemonController::ALLOWED_CONNECT_EXCEPTIONS).to include(Errno::ECONNREFUSED, Errno::EADDRNOTAVAIL)
+  end
+
+  it "refuses to load the extension alone, naming what Ruby should have defined" do
+    output, success = fresh_ruby('require "daemon_controller/daemon_controller"')
+    expect(success).to be(false)
+    expect(output).to include("NameError", "DaemonController::")
+  end
+
+  it "refuses to load the extension when OPTIONS lacks an option it reads" do
+    code = <<~RUBY
+      %w[version errors results hooks lock_file options].each { |file| require "daemon_controller/\#{file}" }
+      DaemonController.send(:remove_const, :OPTIONS)
+      DaemonController::OPTIONS = { identifier: { kind: :name, mandatory: true, default: nil, flag: nil, help: "" } }.freeze
+      require "daemon_controller/daemon_controller"
+    RUBY
+    output, success = fresh_ruby(code)
+    expect(success).to be(false)
+    expect(output).to include("DaemonController::OPTIONS has no row for :start_command")
+  end
+end
