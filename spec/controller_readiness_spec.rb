@@ -91,7 +91,7 @@ RSpec.describe DaemonController, "readiness pings" do
       controller.stop
     end
 
-    it "keeps to ping_interval when every failed ping makes the daemon log a line" do
+    it "keeps to ping_interval when every failed ping makes the daemon log a line", :file_events do
       controller = readiness_controller(["--http-port", port, "--http-status", 404, "--log-requests"],
                                         ping_command: [:http, url], ping_interval: 0.25, start_timeout: 1.5,
                                         log_file_activity_timeout: nil)

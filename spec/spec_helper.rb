@@ -32,12 +32,13 @@ RSpec.configure do |config|
   config.disable_monkey_patching!
   config.order = :defined
 
-  # Examples of what only a process table tells (start times, kernel
-  # threads), which the portable platform layer does without.
-  config.before(:each, :process_table) do
-    if ENV["DAEMON_CONTROLLER_PLATFORM"] == "fallback"
-      skip "the fallback platform layer reads no process table: no start time, no kernel-thread flag"
-    end
+  # Examples of what the portable platform layer does without: a process
+  # table (start times, kernel threads) and file events.
+  {
+    process_table: "the fallback platform layer reads no process table: no start time, no kernel-thread flag",
+    file_events: "the fallback platform layer has no file events: nothing brings a ping forward"
+  }.each do |tag, reason|
+    config.before(:each, tag) { skip reason if ENV["DAEMON_CONTROLLER_PLATFORM"] == "fallback" }
   end
 
   config.after do
