@@ -4,9 +4,9 @@
 //! (`proc_pidinfo` on macOS, `sysctl` `KERN_PROC_PID` on FreeBSD). It
 //! mirrors the fallback's structure: a kqueue descriptor is readable when an
 //! event is pending, so waits poll it just as they poll Linux's pidfds.
-//! Private files and descriptor hygiene are the portable ones, and so are
-//! pipes and sockets on Apple's systems, which lack `pipe2` and
-//! `SOCK_CLOEXEC`.
+//! The portable versions serve the rest: private files everywhere,
+//! descriptor hygiene except on FreeBSD (which has `close_range`), and pipes
+//! and sockets on Apple's systems (which lack `pipe2` and `SOCK_CLOEXEC`).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -21,9 +21,22 @@ use super::ProcessInfo;
 
 #[cfg(not(any(target_os = "macos", target_os = "ios")))]
 pub use super::cloexec::{cloexec_pipe, stream_socket};
+#[cfg(not(target_os = "freebsd"))]
+pub use super::fallback::mark_cloexec_above_stdio;
+pub use super::fallback::private_file;
 #[cfg(any(target_os = "macos", target_os = "ios"))]
 pub use super::fallback::{cloexec_pipe, stream_socket};
-pub use super::fallback::{mark_cloexec_above_stdio, private_file};
+
+/// close_range(2) with CLOSE_RANGE_CLOEXEC (FreeBSD 13.1+), which nix does
+/// not wrap; else the loop. Runs between fork and exec: only
+/// async-signal-safe calls.
+#[cfg(target_os = "freebsd")]
+pub fn mark_cloexec_above_stdio(limit: std::os::fd::RawFd) {
+    let flags = libc::CLOSE_RANGE_CLOEXEC as libc::c_int;
+    if unsafe { libc::close_range(3, libc::c_uint::MAX, flags) } != 0 {
+        super::fallback::mark_cloexec_above_stdio(limit);
+    }
+}
 
 /// A kqueue that reports `pid`'s exit. `None` when the process is already
 /// gone (ESRCH) or no kqueue can be had.
