@@ -30,6 +30,22 @@ RSpec.describe DaemonController, "#pid and #running?" do
       expect(controller.pid).to be_nil
     end
 
+    it "returns nil, and running? is falsy, for content longer than 128 bytes, " \
+       "however large (a 1 GB sparse file, a link to /dev/zero)" do
+      File.write(pid_file, "#{" " * 123}4321\n")
+      expect(controller.pid).to eq(4321)
+      File.write(pid_file, "#{" " * 124}4321\n")
+      expect(controller.pid).to be_nil
+      File.open(pid_file, "w") { |f| f.truncate(1 << 30) }
+      expect(controller.pid).to be_nil
+      expect(controller.running?).to be_falsy
+      File.delete(pid_file)
+      File.symlink("/dev/zero", pid_file)
+      expect(controller.pid).to be_nil
+      expect(controller.running?).to be_falsy
+      controller.stop
+    end
+
     it "returns nil for digits mixed with garbage" do
       File.write(pid_file, "12abc\n")
       expect(controller.pid).to be_nil

@@ -36,6 +36,17 @@ module DaemonControllerSpecHelper
     File.write(path, "#{pid}\n")
   end
 
+  # Keeps `record` ("v1 <pid> <boot id> <start ticks>") on a PID file where
+  # the engine keeps its identity records, through setxattr(2), which Ruby
+  # does not wrap.
+  def write_identity_record(record, path = pid_file)
+    require "fiddle"
+    args = ([Fiddle::TYPE_VOIDP] * 3) + [Fiddle::TYPE_SIZE_T, Fiddle::TYPE_INT]
+    setxattr = Fiddle::Function.new(Fiddle::Handle::DEFAULT["setxattr"], args, Fiddle::TYPE_INT)
+    done = setxattr.call(path, "user.daemon_controller.identity", record, record.bytesize, 0)
+    raise "setxattr on #{path} failed" unless done.zero?
+  end
+
   # A directory everybody may write to, inside the (now traversable) tmpdir.
   def open_dir
     @open_dir ||= begin

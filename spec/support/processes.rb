@@ -101,12 +101,16 @@ module DaemonControllerSpecHelper
     Marshal.load(data) # rubocop:disable Security/MarshalLoad -- written by the child forked just above
   end
 
+  # Clock ticks after boot at which a process started (from /proc).
+  def start_ticks(pid)
+    stat = File.read("/proc/#{pid}/stat")
+    stat[(stat.rindex(")") + 2)..].split[19].to_i
+  end
+
   # The start time of a process, as a Time (from /proc, like the engine).
   def process_start_time(pid)
-    stat = File.read("/proc/#{pid}/stat")
-    ticks = stat[(stat.rindex(")") + 2)..].split[19].to_i
     btime = File.read("/proc/stat")[/^btime (\d+)/, 1].to_i
-    Time.at(btime + (ticks.to_f / Etc.sysconf(Etc::SC_CLK_TCK)))
+    Time.at(btime + (start_ticks(pid).to_f / Etc.sysconf(Etc::SC_CLK_TCK)))
   end
 
   def cmdline(pid)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
 use crate::messages::{Exit, Report};
-use crate::pid_file::PidFile;
+use crate::pid_file::{PidFile, PidFileContent};
 use crate::ping_schedule::{PingCost, PingSchedule};
 use crate::process::{self, Liveness};
 use crate::wait::{earliest, Backoff, Events};
@@ -385,7 +385,10 @@ impl<S: StubPoints> Start<'_, S> {
                     Err(Unready::Failed(failure)) => return Err(failure),
                 }
                 match seams.run_ping_command() {
-                    Ok(true) => Ok(()),
+                    Ok(true) => {
+                        self.flow.settings.pid_file.record_identity();
+                        Ok(())
+                    }
                     Ok(false) => Err(Failure::Start(self.report(output, None, false, None))),
                     Err(e) => self.timed_out_or(e, |start| start.abort(output)),
                 }
@@ -629,10 +632,10 @@ pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure
     let named = content.as_ref().and_then(|content| content.pid());
     // The process to wait for: the one that wrote the file, if it still runs
     // (a reused PID belongs to someone else and is never signalled).
-    let target = named.filter(|&pid| {
-        let written = content.as_ref().and_then(|content| content.modified);
-        process::liveness(pid, written) == Liveness::Running
-    });
+    let target = content
+        .as_ref()
+        .and_then(PidFileContent::liveness)
+        .and_then(|(pid, liveness)| (liveness == Liveness::Running).then_some(pid));
     if settings.has_stop_command {
         if !(settings.dont_stop_if_pid_file_invalid && named.is_none()) {
             seams.debug(|| "Running the stop command".to_owned());

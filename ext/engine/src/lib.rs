@@ -5,6 +5,7 @@
 
 pub mod controller;
 pub mod http;
+pub mod identity;
 pub mod lock_file;
 pub mod log_file;
 pub mod messages;
@@ -15,6 +16,8 @@ pub mod ping_schedule;
 pub mod process;
 pub mod spawn;
 pub mod sys;
+#[cfg(test)]
+mod test_support;
 pub mod wait;
 
 use std::io;

@@ -213,16 +213,18 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ScratchDir;
 
-    fn temp_lock(name: &str) -> LockFile {
-        let dir = std::env::temp_dir().join(format!("dc-lock-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        LockFile::new(dir.join("daemon.pid.lock"))
+    /// A lock file in a scratch directory of its own.
+    fn temp_lock() -> (ScratchDir, LockFile) {
+        let dir = ScratchDir::new("lock");
+        let lock = LockFile::new(dir.join("daemon.pid.lock"));
+        (dir, lock)
     }
 
     #[test]
     fn shared_locks_coexist_and_exclude_exclusive_ones() {
-        let lock = temp_lock("shared");
+        let (_dir, lock) = temp_lock();
         let first = lock.try_lock(LockKind::Shared).unwrap().unwrap();
         let second = lock.try_lock(LockKind::Shared).unwrap().unwrap();
         assert!(lock.try_lock(LockKind::Exclusive).unwrap().is_err());
@@ -232,7 +234,7 @@ mod tests {
 
     #[test]
     fn an_exclusive_lock_excludes_everyone_until_dropped() {
-        let lock = temp_lock("exclusive");
+        let (_dir, lock) = temp_lock();
         let held = lock.lock(LockKind::Exclusive).unwrap();
         assert!(lock.try_lock(LockKind::Shared).unwrap().is_err());
         let waiter = {
@@ -247,7 +249,7 @@ mod tests {
 
     #[test]
     fn the_descriptor_is_close_on_exec() {
-        let lock = temp_lock("cloexec");
+        let (_dir, lock) = temp_lock();
         let guard = lock.lock(LockKind::Exclusive).unwrap();
         let flags = unsafe { libc::fcntl(guard.file().as_raw_fd(), libc::F_GETFD) };
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
@@ -255,7 +257,7 @@ mod tests {
 
     #[test]
     fn the_descriptor_is_kept_for_the_next_lock() {
-        let lock = temp_lock("spare");
+        let (_dir, lock) = temp_lock();
         let fd = lock.lock(LockKind::Shared).unwrap().file().as_raw_fd();
         let again = lock.lock(LockKind::Exclusive).unwrap();
         assert_eq!(again.file().as_raw_fd(), fd);
@@ -266,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_deleted_lock_file_is_created_again_and_locked() {
-        let lock = temp_lock("deleted");
+        let (_dir, lock) = temp_lock();
         drop(lock.lock(LockKind::Shared).unwrap());
         std::fs::remove_file(lock.path()).unwrap();
         let _held = lock.lock(LockKind::Exclusive).unwrap();

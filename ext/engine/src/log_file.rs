@@ -134,14 +134,8 @@ fn names_std_channel(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::ScratchDir;
     use std::io::Write;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dc-log-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     fn std_channels_are_recognised() {
@@ -153,7 +147,7 @@ mod tests {
         ))));
         assert!(!is_own_std_channel(Path::new("/proc/1/fd/2")));
         assert!(!is_own_std_channel(Path::new("/tmp/daemon.log")));
-        let dir = temp_dir("link");
+        let dir = ScratchDir::new("log");
         let link = dir.join("log");
         std::os::unix::fs::symlink("/dev/stderr", &link).unwrap();
         assert!(is_own_std_channel(&link));
@@ -161,7 +155,7 @@ mod tests {
 
     #[test]
     fn reports_what_the_log_gained() {
-        let dir = temp_dir("gain");
+        let dir = ScratchDir::new("log");
         let path = dir.join("daemon.log");
         fs::write(&path, "old line\n").unwrap();
         let mut watch = LogWatch::snapshot(&path);
@@ -176,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_log_that_appears_is_activity_and_counts_from_the_start() {
-        let dir = temp_dir("appear");
+        let dir = ScratchDir::new("log");
         let path = dir.join("daemon.log");
         let mut watch = LogWatch::snapshot(&path);
         assert!(!watch.has_changed());

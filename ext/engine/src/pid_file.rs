@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::identity::Identity;
 use crate::process::{self, Liveness};
 use crate::sys;
 
@@ -33,6 +34,8 @@ pub struct PidFileContent {
     /// The stripped content, when it is all ASCII digits.
     pub digits: Option<String>,
     pub modified: Option<SystemTime>,
+    /// The identity record kept on the file, if any.
+    pub record: Option<Identity>,
 }
 
 impl PidFileContent {
@@ -40,32 +43,45 @@ impl PidFileContent {
     pub fn pid(&self) -> Option<i32> {
         parse_pid(self.digits.as_deref()?)
     }
+
+    /// The PID named, and whether it is the daemon that wrote the file.
+    pub fn liveness(&self) -> Option<(i32, Liveness)> {
+        let pid = self.pid()?;
+        Some((
+            pid,
+            process::liveness(pid, self.modified, self.record.as_ref()),
+        ))
+    }
 }
 
 fn parse_pid(digits: &str) -> Option<i32> {
     process::valid_pid(digits.parse().ok()?)
 }
 
-/// A PID file is a few bytes: one read(2) into a small buffer gets all of a
-/// regular file that is shorter than the buffer; longer content is read on.
-/// The file's digits; a FIFO with nothing to read holds no valid PID.
+/// The most a PID file is read: a PID with some whitespace around it fits
+/// many times over. Longer content is garbage, and is never read whole, so
+/// that a huge file or an endless one (a link to /dev/zero) costs one small
+/// read.
+pub const PID_FILE_READ_LIMIT: usize = 128;
+
+/// The file's digits: `None` when it holds anything else, is longer than
+/// [`PID_FILE_READ_LIMIT`], or is a FIFO with nothing to read.
 fn read_digits(file: &mut File) -> io::Result<Option<String>> {
-    let mut buffer = [0u8; 64];
-    let length = loop {
-        match file.read(&mut buffer) {
+    let mut buffer = [0u8; PID_FILE_READ_LIMIT + 1];
+    let mut length = 0;
+    while length < buffer.len() {
+        match file.read(&mut buffer[length..]) {
+            Ok(0) => break,
+            Ok(read) => length += read,
             Err(e) if crate::is_interrupted(&e) => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            result => break result?,
+            Err(e) => return Err(e),
         }
-    };
-    if length < buffer.len() {
-        return Ok(parse_digits(&buffer[..length]).map(str::to_owned));
     }
-    let mut content = buffer.to_vec();
-    match file.read_to_end(&mut content) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-        result => result.map(|_| parse_digits(&content).map(str::to_owned)),
+    if length > PID_FILE_READ_LIMIT {
+        return Ok(None);
     }
+    Ok(parse_digits(&buffer[..length]).map(str::to_owned))
 }
 
 /// Ruby's `String#strip` followed by `/\A\d+\z/`.
@@ -99,9 +115,11 @@ impl PidFile {
             return Ok(None);
         };
         let modified = file.metadata()?.modified().ok();
+        let record = Identity::read_from(&file);
         Ok(Some(PidFileContent {
             digits: read_digits(&mut file)?,
             modified,
+            record,
         }))
     }
 
@@ -166,7 +184,7 @@ impl PidFile {
         }
         match content.pid() {
             Some(pid) if self.is_confirmed(pid, content.modified) => Ok(Some(pid)),
-            Some(pid) if self.confirm(pid, content.modified) => Ok(Some(pid)),
+            Some(pid) if self.confirm(&content) => Ok(Some(pid)),
             _ => {
                 self.delete();
                 Ok(None)
@@ -185,34 +203,66 @@ impl PidFile {
         })
     }
 
-    /// Whether `pid` runs and can have written the file; remembered if so.
-    /// The exit watch is opened first, so that it names the process checked.
-    fn confirm(&self, pid: i32, modified: Option<SystemTime>) -> bool {
+    /// Whether the PID named runs and can have written the file; remembered
+    /// if so, and its identity recorded on the file. The exit watch is
+    /// opened first, so that it names the process checked.
+    fn confirm(&self, content: &PidFileContent) -> bool {
+        let Some(pid) = content.pid() else {
+            return false;
+        };
         let exit_watch = sys::exit_watch(pid);
-        if process::liveness(pid, modified) != Liveness::Running {
+        if content.liveness() != Some((pid, Liveness::Running)) {
             return false;
         }
+        self.record(pid, content);
         if let (Some(exit_watch), Ok(mut slot)) = (exit_watch, self.confirmed.try_lock()) {
             *slot = Some(Confirmed {
                 pid,
-                modified,
+                modified: content.modified,
                 exit_watch,
             });
         }
         true
+    }
+
+    /// Records the identity of the daemon the file names, if it runs and
+    /// the file has no record for it yet: called once a start succeeded.
+    pub fn record_identity(&self) {
+        if let Ok(Some(content)) = self.read() {
+            if let Some((pid, Liveness::Running)) = content.liveness() {
+                self.record(pid, &content);
+            }
+        }
+    }
+
+    /// Keeps `pid`'s identity on the file, unless a record for it is there.
+    /// Where the record cannot be kept (no user extended attributes, a file
+    /// that is not ours to change, no process table), the file goes without.
+    fn record(&self, pid: i32, content: &PidFileContent) {
+        if content
+            .record
+            .as_ref()
+            .is_some_and(|record| record.applies_to(pid))
+        {
+            return;
+        }
+        if let (Some(identity), Ok(Some(file))) = (Identity::of(pid), self.open()) {
+            let _ = identity.write_to(&file);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use crate::test_support::{ScratchDir, Sleeper};
     use std::time::Duration;
 
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dc-pid-{}-{name}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        dir.join("daemon.pid")
+    /// A PID file in a scratch directory of its own.
+    fn scratch_pid_file() -> (ScratchDir, PidFile) {
+        let dir = ScratchDir::new("pid");
+        let pid_file = PidFile::new(dir.join("daemon.pid"));
+        (dir, pid_file)
     }
 
     #[test]
@@ -227,8 +277,7 @@ mod tests {
 
     #[test]
     fn missing_garbage_and_valid_files() {
-        let pid_file = PidFile::new(temp_path("read"));
-        pid_file.delete();
+        let (_dir, pid_file) = scratch_pid_file();
         assert_eq!(pid_file.read().unwrap(), None);
         assert!(!pid_file.is_available());
         fs::write(pid_file.path(), "").unwrap();
@@ -248,7 +297,7 @@ mod tests {
 
     #[test]
     fn written_files_name_the_pid_on_a_line_of_their_own() {
-        let pid_file = PidFile::new(temp_path("write"));
+        let (_dir, pid_file) = scratch_pid_file();
         pid_file.write(4242).unwrap();
         assert_eq!(fs::read_to_string(pid_file.path()).unwrap(), "4242\n");
         pid_file.write(7).unwrap();
@@ -263,16 +312,57 @@ mod tests {
 
     #[test]
     fn a_reused_pid_makes_the_file_stale() {
-        let pid_file = PidFile::new(temp_path("reuse"));
-        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        fs::write(pid_file.path(), child.id().to_string()).unwrap();
+        let (_dir, pid_file) = scratch_pid_file();
+        let child = Sleeper::spawn();
+        fs::write(pid_file.path(), child.pid().to_string()).unwrap();
         let long_ago = SystemTime::now() - Duration::from_secs(60);
         set_modified(pid_file.path(), long_ago);
         assert_eq!(pid_file.running_pid().unwrap(), None);
         assert!(!pid_file.path().exists());
-        assert!(process::is_running(child.id() as i32), "never signalled");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert!(process::is_running(child.pid()), "never signalled");
+    }
+
+    #[test]
+    fn a_recorded_daemon_runs_whatever_the_mtime_says() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let daemon = Sleeper::spawn();
+        fs::write(pid_file.path(), format!("{}\n", daemon.pid())).unwrap();
+        pid_file.record_identity();
+        let record = pid_file.read().unwrap().unwrap().record;
+        assert_eq!(record, Identity::of(daemon.pid()));
+        let year = Duration::from_secs(365 * 24 * 3600);
+        for age in [Duration::from_secs(60), year] {
+            set_modified(pid_file.path(), SystemTime::now() - age);
+            // A new handle: nothing remembered from an earlier check.
+            let fresh = PidFile::new(pid_file.path());
+            assert_eq!(fresh.running_pid().unwrap(), Some(daemon.pid()));
+        }
+    }
+
+    #[test]
+    fn a_record_of_another_process_makes_the_pid_reused() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let stranger = Sleeper::spawn();
+        fs::write(pid_file.path(), format!("{}\n", stranger.pid())).unwrap();
+        let mut earlier = Identity::of(stranger.pid()).unwrap();
+        earlier.start_token -= 1;
+        earlier
+            .write_to(&File::open(pid_file.path()).unwrap())
+            .unwrap();
+        // The mtime alone would take the stranger for the daemon.
+        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert!(!pid_file.path().exists(), "stale, and deleted");
+        assert!(process::is_running(stranger.pid()), "never signalled");
+    }
+
+    #[test]
+    fn a_first_confirmation_records_the_identity() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let daemon = Sleeper::spawn();
+        fs::write(pid_file.path(), daemon.pid().to_string()).unwrap();
+        assert_eq!(pid_file.running_pid().unwrap(), Some(daemon.pid()));
+        let record = pid_file.read().unwrap().unwrap().record;
+        assert_eq!(record, Identity::of(daemon.pid()));
     }
 
     fn set_modified(path: &Path, time: SystemTime) {
@@ -286,44 +376,63 @@ mod tests {
 
     #[test]
     fn a_confirmed_pid_is_rechecked_when_the_file_changes_or_the_process_exits() {
-        let pid_file = PidFile::new(temp_path("confirmed"));
-        let spawn_sleeper = || Command::new("sleep").arg("30").spawn().unwrap();
-        let (mut first, mut second) = (spawn_sleeper(), spawn_sleeper());
-        fs::write(pid_file.path(), first.id().to_string()).unwrap();
-        assert_eq!(pid_file.running_pid().unwrap(), Some(first.id() as i32));
-        assert_eq!(pid_file.running_pid().unwrap(), Some(first.id() as i32));
+        let (_dir, pid_file) = scratch_pid_file();
+        let (first, mut second) = (Sleeper::spawn(), Sleeper::spawn());
+        fs::write(pid_file.path(), first.pid().to_string()).unwrap();
+        assert_eq!(pid_file.running_pid().unwrap(), Some(first.pid()));
+        assert_eq!(pid_file.running_pid().unwrap(), Some(first.pid()));
 
-        // Same PID, but an mtime that makes it a reused PID: stale.
+        // Same PID in a new file (no identity record) with an mtime that
+        // makes it a reused PID: stale.
+        fs::remove_file(pid_file.path()).unwrap();
+        fs::write(pid_file.path(), first.pid().to_string()).unwrap();
         set_modified(pid_file.path(), SystemTime::now() - Duration::from_secs(60));
         assert_eq!(pid_file.running_pid().unwrap(), None);
 
-        fs::write(pid_file.path(), second.id().to_string()).unwrap();
-        assert_eq!(pid_file.running_pid().unwrap(), Some(second.id() as i32));
+        fs::write(pid_file.path(), second.pid().to_string()).unwrap();
+        assert_eq!(pid_file.running_pid().unwrap(), Some(second.pid()));
         // Exited but not reaped: a zombie is not running.
-        second.kill().unwrap();
+        second.0.kill().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(pid_file.running_pid().unwrap(), None);
         assert!(!pid_file.path().exists());
-        for child in [&mut first, &mut second] {
-            let _ = child.kill();
-            child.wait().unwrap();
+    }
+
+    #[test]
+    fn content_up_to_the_limit_is_read_and_longer_content_is_garbage() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let padded = format!("{}4321\n", " ".repeat(PID_FILE_READ_LIMIT - 5));
+        fs::write(pid_file.path(), &padded).unwrap();
+        assert_eq!(pid_file.read_pid().unwrap(), Some(4321));
+        fs::write(pid_file.path(), format!(" {padded}")).unwrap();
+        assert_eq!(pid_file.digits().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert!(pid_file.path().exists(), "garbage is left alone");
+    }
+
+    #[test]
+    fn huge_and_endless_files_cost_one_small_read() {
+        let (dir, pid_file) = scratch_pid_file();
+        File::create(pid_file.path())
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let mut huge = File::open(pid_file.path()).unwrap();
+        assert_eq!(read_digits(&mut huge).unwrap(), None);
+        let read = io::Seek::stream_position(&mut huge).unwrap();
+        assert_eq!(read, PID_FILE_READ_LIMIT as u64 + 1);
+        // An endless file: without the limit, reading it never ends.
+        let endless = PidFile::new(dir.join("endless.pid"));
+        std::os::unix::fs::symlink("/dev/zero", endless.path()).unwrap();
+        for file in [&pid_file, &endless] {
+            assert_eq!(file.digits().unwrap(), None);
+            assert_eq!(file.running_pid().unwrap(), None);
         }
     }
 
     #[test]
-    fn content_longer_than_one_read_is_read_whole() {
-        let pid_file = PidFile::new(temp_path("long"));
-        let padded = format!("{}{}\n", " ".repeat(100), 4321);
-        fs::write(pid_file.path(), &padded).unwrap();
-        assert_eq!(pid_file.read_pid().unwrap(), Some(4321));
-        fs::write(pid_file.path(), format!("{}x", "1".repeat(80))).unwrap();
-        assert_eq!(pid_file.digits().unwrap(), None);
-    }
-
-    #[test]
     fn a_directory_is_an_error() {
-        let dir = temp_path("dir").parent().unwrap().join("as-dir");
-        fs::create_dir_all(&dir).unwrap();
-        assert!(PidFile::new(&dir).read().is_err());
+        let dir = ScratchDir::new("pid");
+        assert!(PidFile::new(dir.path()).read().is_err());
     }
 }

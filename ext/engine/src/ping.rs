@@ -196,8 +196,8 @@ mod tests {
 
     #[test]
     fn unix_pings_follow_the_socket_file() {
-        let path = std::env::temp_dir().join(format!("dc-ping-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let dir = crate::test_support::ScratchDir::new("ping");
+        let path = dir.join("daemon.sock");
         let address = PackedAddress::unix(path.as_os_str().as_encoded_bytes()).unwrap();
         assert!(
             !connects(&address, CONNECT_TIMEOUT).unwrap(),
@@ -210,7 +210,6 @@ mod tests {
             !connects(&address, CONNECT_TIMEOUT).unwrap(),
             "refused is down"
         );
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use nix::errno::Errno;
 use nix::libc;
 
+use crate::identity::Identity;
 use crate::sys;
 
 /// A process that started this long after its PID file was last written
@@ -30,25 +31,36 @@ pub enum Liveness {
     Reused,
 }
 
-/// Whether `pid` still runs, and (given the PID file's mtime) whether it can
-/// be the process that wrote that file. Without the system's process table
-/// (no start time, no kernel-thread flag) a live process counts as running.
-pub fn liveness(pid: i32, written: Option<SystemTime>) -> Liveness {
-    match sys::probe(pid) {
-        None => Liveness::Gone,
-        Some(info) if info.exited => Liveness::Gone,
-        Some(info) if info.kernel_thread => Liveness::Reused,
-        Some(info) => match (info.started, written) {
-            (Some(started), Some(written)) if started > written + PID_REUSE_SLACK => {
-                Liveness::Reused
-            }
-            _ => Liveness::Running,
-        },
+/// Whether `pid` still runs, and whether it can be the daemon that wrote a
+/// PID file last modified at `written`, with the identity `record` kept on
+/// it. A record for `pid` in this boot decides alone: the same start token
+/// is the daemon, whatever the mtime says; another is a reused PID. Without
+/// one (or without a start token to compare) the mtime decides: a process
+/// that started well after the file was written cannot have written it.
+/// Without the system's process table (no start time, no kernel-thread
+/// flag) a live process counts as running.
+pub fn liveness(pid: i32, written: Option<SystemTime>, record: Option<&Identity>) -> Liveness {
+    let info = match sys::probe(pid) {
+        None => return Liveness::Gone,
+        Some(info) if info.exited => return Liveness::Gone,
+        Some(info) if info.kernel_thread => return Liveness::Reused,
+        Some(info) => info,
+    };
+    let recorded = record.filter(|record| record.applies_to(pid));
+    if let (Some(record), Some(token)) = (recorded, info.start_token) {
+        return match token == record.start_token {
+            true => Liveness::Running,
+            false => Liveness::Reused,
+        };
+    }
+    match (info.started, written) {
+        (Some(started), Some(written)) if started > written + PID_REUSE_SLACK => Liveness::Reused,
+        _ => Liveness::Running,
     }
 }
 
 pub fn is_running(pid: i32) -> bool {
-    liveness(pid, None) == Liveness::Running
+    liveness(pid, None, None) == Liveness::Running
 }
 
 /// Reaps our child `pid` if it has exited, without blocking. `Ok(None)`:
@@ -94,14 +106,17 @@ mod tests {
         while !child_has_exited(pid) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(liveness(pid, None), Liveness::Gone);
+        assert_eq!(liveness(pid, None, None), Liveness::Gone);
         assert!(child.wait().unwrap().success());
     }
 
     #[test]
     fn our_own_process_runs_and_predates_a_fresh_file() {
         let me = std::process::id() as i32;
-        assert_eq!(liveness(me, Some(SystemTime::now())), Liveness::Running);
+        assert_eq!(
+            liveness(me, Some(SystemTime::now()), None),
+            Liveness::Running
+        );
     }
 
     #[test]
@@ -109,7 +124,7 @@ mod tests {
         let mut child = Command::new("sleep").arg("5").spawn().unwrap();
         let long_ago = SystemTime::now() - Duration::from_secs(60);
         assert_eq!(
-            liveness(child.id() as i32, Some(long_ago)),
+            liveness(child.id() as i32, Some(long_ago), None),
             Liveness::Reused
         );
         child.kill().unwrap();

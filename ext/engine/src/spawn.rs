@@ -456,7 +456,8 @@ mod tests {
 
     #[test]
     fn daemonized_commands_report_the_detached_pid() {
-        let marker = std::env::temp_dir().join(format!("dc-daemon-pid-{}", std::process::id()));
+        let dir = crate::test_support::ScratchDir::new("spawn");
+        let marker = dir.join("daemon.pid");
         // Through the shell, which execs the program it is asked to run.
         let command = format!("sh -c 'echo $$ > {}; exec sleep 5'", marker.display());
         let spec = CommandSpec {
@@ -477,7 +478,6 @@ mod tests {
         });
         assert_eq!(written.unwrap().trim(), daemon_pid.to_string());
         unsafe { libc::kill(daemon_pid, libc::SIGKILL) };
-        let _ = std::fs::remove_file(&marker);
         let undetached = spawn(&capture("true")).unwrap();
         assert_eq!(undetached.daemon_pid(), None);
         undetached.wait_exit(None).unwrap();
@@ -514,7 +514,8 @@ mod tests {
 
     #[test]
     fn appended_output_goes_to_the_file() {
-        let path = std::env::temp_dir().join(format!("dc-append-{}.log", std::process::id()));
+        let dir = crate::test_support::ScratchDir::new("spawn");
+        let path = dir.join("daemon.log");
         std::fs::write(&path, "before\n").unwrap();
         let spec = CommandSpec {
             output: Output::Append(&path),
@@ -528,7 +529,6 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "before\nout\nerr\n"
         );
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -155,8 +155,7 @@ mod tests {
 
     #[test]
     fn a_file_event_ends_the_wait_early() {
-        let dir = std::env::temp_dir().join(format!("dc-wait-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_support::ScratchDir::new("wait");
         let file = dir.join("daemon.pid");
         let mut events = Events::new();
         events.watch_directory_of(&file);

@@ -7,9 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use daemon_controller_engine::controller::{
@@ -21,6 +19,12 @@ use daemon_controller_engine::pid_file::PidFile;
 use daemon_controller_engine::ping_schedule::PingCost;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+// The unit tests' cleanup helpers; these tests use part of them.
+#[allow(dead_code)]
+#[path = "../src/test_support.rs"]
+mod test_support;
+use test_support::{ScratchDir, Sleeper};
 
 /// A PID no process can have (above any `pid_max`): signals to it are only
 /// recorded, never sent.
@@ -50,29 +54,6 @@ impl<T: Clone> Script<T> {
 
     fn replace(&self, answers: impl IntoIterator<Item = T>) {
         *self.0.borrow_mut() = answers.into_iter().collect();
-    }
-}
-
-/// A temporary directory, removed with everything in it when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "dc-flows-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir(&path).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -116,12 +97,12 @@ fn ok() -> CommandOutcome {
 }
 
 impl Fake {
-    fn new(scratch: &Scratch) -> Fake {
+    fn new(scratch: &ScratchDir) -> Fake {
         Fake {
             calls: Calls::default(),
             held: Rc::default(),
             deadline: Cell::new(None),
-            pid_file: scratch.0.join("daemon.pid"),
+            pid_file: scratch.join("daemon.pid"),
             running: Script::new([false]),
             before_start: Script::new([Ok(())]),
             spawn: Script::new([ok()]),
@@ -261,12 +242,12 @@ impl StubPoints for Fake {
     }
 }
 
-fn settings(scratch: &Scratch) -> Settings {
+fn settings(scratch: &ScratchDir) -> Settings {
     let limit = Some(Duration::from_secs(2));
     Settings {
         identifier: "fake daemon".to_owned(),
-        pid_file: PidFile::new(scratch.0.join("daemon.pid")),
-        log_file: scratch.0.join("daemon.log"),
+        pid_file: PidFile::new(scratch.join("daemon.pid")),
+        log_file: scratch.join("daemon.log"),
         start_timeout: limit,
         start_abort_timeout: limit,
         stop_timeout: limit,
@@ -278,27 +259,6 @@ fn settings(scratch: &Scratch) -> Settings {
         has_stop_command: false,
         dont_stop_if_pid_file_invalid: false,
         make_pid_file: false,
-    }
-}
-
-/// A real process of this test's own, for the flows that check liveness
-/// through /proc; killed and reaped when dropped.
-struct Sleeper(Child);
-
-impl Sleeper {
-    fn spawn() -> Sleeper {
-        Sleeper(Command::new("sleep").arg("30").spawn().unwrap())
-    }
-
-    fn pid(&self) -> i32 {
-        self.0.id() as i32
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -318,7 +278,7 @@ const SPAWNED: [&str; 4] = [
 
 #[test]
 fn start_with_a_first_ping_that_succeeds() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let fake = Fake::new(&scratch);
     flows::start(&settings(&scratch), &fake).unwrap();
     let mut expected = strings(&SPAWNED);
@@ -333,7 +293,7 @@ fn start_with_a_first_ping_that_succeeds() {
 
 #[test]
 fn start_with_a_late_pid_file_and_a_late_ping() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.pid_file_available = Script::new([false, true]);
     fake.pings = Script::new([Ok(false), Ok(false), Ok(true)]);
@@ -355,7 +315,7 @@ fn start_with_a_late_pid_file_and_a_late_ping() {
 
 #[test]
 fn start_that_times_out_terminates_what_the_pid_file_names() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.pings = Script::new([Ok(false)]);
     fake.running = Script::new([false, true]);
@@ -389,7 +349,7 @@ fn start_that_times_out_terminates_what_the_pid_file_names() {
 
 #[test]
 fn start_whose_daemon_exits_before_answering_fails_after_one_final_ping() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.pings = Script::new([Ok(false)]);
     let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
@@ -406,7 +366,7 @@ fn start_whose_daemon_exits_before_answering_fails_after_one_final_ping() {
 
 #[test]
 fn start_with_a_failing_start_command_reports_it_and_waits_for_nothing() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.daemon_pid = None;
     fake.spawn = Script::new([CommandOutcome::Failed {
@@ -426,7 +386,7 @@ fn start_with_a_failing_start_command_reports_it_and_waits_for_nothing() {
 
 #[test]
 fn start_of_a_running_daemon_is_already_started() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.running = Script::new([true]);
     let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
@@ -436,7 +396,7 @@ fn start_of_a_running_daemon_is_already_started() {
 
 #[test]
 fn start_whose_before_start_times_out_has_nothing_to_abort() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.before_start = Script::new([Err(StepError::Timeout(FakeError("expired")))]);
     let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
@@ -449,7 +409,7 @@ fn start_whose_before_start_times_out_has_nothing_to_abort() {
 
 #[test]
 fn start_whose_before_start_raises_propagates_the_error() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.before_start = Script::new([Err(StepError::Other(FakeError("boom")))]);
     let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
@@ -465,7 +425,7 @@ fn start_whose_before_start_raises_propagates_the_error() {
 
 #[test]
 fn start_command_still_running_at_the_deadline_is_terminated() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let command = Sleeper::spawn();
     let mut fake = Fake::new(&scratch);
     fake.daemon_pid = None;
@@ -489,10 +449,10 @@ fn start_command_still_running_at_the_deadline_is_terminated() {
 
 #[test]
 fn stop_sends_term_then_kill_to_a_daemon_that_outlives_the_timeout() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let daemon = Sleeper::spawn();
     let pid = daemon.pid();
-    std::fs::write(scratch.0.join("daemon.pid"), format!("{pid}\n")).unwrap();
+    std::fs::write(scratch.join("daemon.pid"), format!("{pid}\n")).unwrap();
     let mut fake = Fake::new(&scratch);
     fake.running = Script::new([true]);
     fake.on_term = OnSignal::Ignored;
@@ -520,8 +480,8 @@ fn stop_sends_term_then_kill_to_a_daemon_that_outlives_the_timeout() {
 
 #[test]
 fn stop_with_a_stop_command_runs_it_and_signals_nothing() {
-    let scratch = Scratch::new();
-    std::fs::write(scratch.0.join("daemon.pid"), format!("{NOBODY}\n")).unwrap();
+    let scratch = ScratchDir::new("flows");
+    std::fs::write(scratch.join("daemon.pid"), format!("{NOBODY}\n")).unwrap();
     let fake = Fake::new(&scratch);
     let mut settings = settings(&scratch);
     settings.has_stop_command = true;
@@ -534,7 +494,7 @@ fn stop_with_a_stop_command_runs_it_and_signals_nothing() {
 
 #[test]
 fn stop_with_a_failing_stop_command_is_a_stop_error() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.stop_command = Script::new([CommandOutcome::Failed {
         pid: Some(7),
@@ -552,8 +512,8 @@ fn stop_with_a_failing_stop_command_is_a_stop_error() {
 
 #[test]
 fn stop_with_an_invalid_pid_file_signals_nothing() {
-    let scratch = Scratch::new();
-    std::fs::write(scratch.0.join("daemon.pid"), "not a pid\n").unwrap();
+    let scratch = ScratchDir::new("flows");
+    std::fs::write(scratch.join("daemon.pid"), "not a pid\n").unwrap();
     let fake = Fake::new(&scratch);
     flows::stop(&settings(&scratch), &fake).unwrap();
     assert_eq!(fake.calls(), strings(&["daemon_is_running?"]));
@@ -589,7 +549,7 @@ fn connect(
 
 #[test]
 fn connect_returns_what_the_block_gives_at_once() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let fake = Fake::new(&scratch);
     assert_eq!(connect(&fake, vec![Ok(Some("socket"))]), Ok("socket"));
     assert_eq!(
@@ -600,7 +560,7 @@ fn connect_returns_what_the_block_gives_at_once() {
 
 #[test]
 fn connect_starts_the_daemon_under_the_held_lock_after_an_allowed_exception() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let fake = Fake::new(&scratch);
     let refused = Err(StepError::NotAnswering(FakeError("refused")));
     assert_eq!(
@@ -624,7 +584,7 @@ fn connect_starts_the_daemon_under_the_held_lock_after_an_allowed_exception() {
 
 #[test]
 fn connect_does_not_start_a_running_daemon() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let mut fake = Fake::new(&scratch);
     fake.running = Script::new([true]);
     assert_eq!(
@@ -637,7 +597,7 @@ fn connect_does_not_start_a_running_daemon() {
 
 #[test]
 fn connect_propagates_other_exceptions_at_once() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let fake = Fake::new(&scratch);
     let other = Err(StepError::Other(FakeError("bug")));
     assert_eq!(
@@ -652,7 +612,7 @@ fn connect_propagates_other_exceptions_at_once() {
 
 #[test]
 fn connect_fails_when_the_second_attempt_gives_nothing_either() {
-    let scratch = Scratch::new();
+    let scratch = ScratchDir::new("flows");
     let fake = Fake::new(&scratch);
     assert_eq!(
         connect(&fake, vec![Ok(None), Ok(None)]),

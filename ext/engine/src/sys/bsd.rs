@@ -159,6 +159,8 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
         exited: info.pbi_status == libc::SZOMB,
         kernel_thread: info.pbi_flags & PROC_FLAG_SYSTEM != 0,
         started: Some(std::time::UNIX_EPOCH + started),
+        // Recorded at fork and never adjusted afterwards.
+        start_token: u64::try_from(started.as_micros()).ok(),
     }))
 }
 
@@ -183,13 +185,57 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
     if len != std::mem::size_of::<libc::kinfo_proc>() {
         return Err(io::ErrorKind::InvalidData.into());
     }
-    let started = std::time::Duration::from_secs(info.ki_start.tv_sec as u64)
-        + std::time::Duration::from_micros(info.ki_start.tv_usec as u64);
+    let started = micros(info.ki_start);
     Ok(Some(ProcessInfo {
         exited: info.ki_stat == libc::SZOMB,
         kernel_thread: info.ki_flag & libc::c_long::from(libc::P_SYSTEM | libc::P_KPROC) != 0,
-        started: Some(std::time::UNIX_EPOCH + started),
+        started: Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(started)),
+        // The kernel keeps the start as time after boot and adds the boot
+        // time, which a clock step moves: the difference stays.
+        start_token: boot_time().map(|boot| started.wrapping_sub(micros(boot))),
     }))
+}
+
+/// Microseconds since the epoch.
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+fn micros(time: libc::timeval) -> u64 {
+    (time.tv_sec as u64).wrapping_mul(1_000_000) + time.tv_usec as u64
+}
+
+/// `sysctl` `kern.boottime`, which nix does not wrap.
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+fn boot_time() -> Option<libc::timeval> {
+    let name = [libc::CTL_KERN, libc::KERN_BOOTTIME];
+    let mut time: libc::timeval = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::timeval>();
+    let ret = unsafe {
+        libc::sysctl(
+            name.as_ptr().cast_mut(),
+            name.len() as libc::c_uint,
+            (&mut time as *mut libc::timeval).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (ret == 0 && len == std::mem::size_of::<libc::timeval>()).then_some(time)
+}
+
+/// The boot time stands for a boot id. A clock step moves it on these
+/// systems, so that afterwards identity records no longer apply (the
+/// PID file's mtime decides again): it is read once per process.
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| boot_time().map(|time| format!("boottime-{}", micros(time))))
+        .as_deref()
+}
+
+/// No boot id on the other BSDs: no identity records there.
+#[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+pub fn boot_id() -> Option<&'static str> {
+    None
 }
 
 /// The other BSDs' process tables differ in layout: signal 0 answers.

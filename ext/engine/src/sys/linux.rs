@@ -1,5 +1,5 @@
 //! Linux: pidfds for process exits, inotify for file changes, `/proc` for a
-//! process's state and start time, `close_range`, `O_TMPFILE`, `pipe2`,
+//! process's state and start time and for the boot id, `close_range`, `O_TMPFILE`, `pipe2`,
 //! `SOCK_CLOEXEC` (shared with the BSDs) and `getrandom`. Each falls back
 //! to the portable version where the running kernel lacks it.
 
@@ -93,7 +93,19 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
         exited: stat.is_zombie() && !has_other_threads(pid),
         kernel_thread: stat.is_kernel_thread(),
         started: stat.start_time(),
+        start_token: Some(stat.start_ticks),
     }))
+}
+
+/// `/proc/sys/kernel/random/boot_id`, a random UUID drawn at each boot.
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            Some(text.trim().to_owned()).filter(|id| !id.is_empty())
+        })
+        .as_deref()
 }
 
 /// Whether threads besides the main one remain. `/proc/<pid>/stat` shows

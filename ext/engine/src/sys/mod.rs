@@ -66,6 +66,11 @@ pub struct ProcessInfo {
     pub kernel_thread: bool,
     /// When it started, where the system tells.
     pub started: Option<SystemTime>,
+    /// When it started, as a number that stays the same for the life of
+    /// the process and does not move when the wall clock is stepped (clock
+    /// ticks after boot on Linux), where the system tells. Two processes of
+    /// one boot with the same PID have different tokens.
+    pub start_token: Option<u64>,
 }
 
 impl ProcessInfo {
@@ -74,6 +79,7 @@ impl ProcessInfo {
         exited: false,
         kernel_thread: false,
         started: None,
+        start_token: None,
     };
 }
 
@@ -87,6 +93,15 @@ pub fn probe(pid: i32) -> Option<ProcessInfo> {
         false => native::probe(pid).ok(),
     };
     known.unwrap_or_else(|| fallback::signal_zero(pid))
+}
+
+/// What tells this boot of the system from others, where the system says
+/// (the kernel's boot id on Linux). Start tokens of one boot only compare.
+pub fn boot_id() -> Option<&'static str> {
+    match is_fallback() {
+        true => None,
+        false => native::boot_id(),
+    }
 }
 
 /// A descriptor that becomes readable when `pid` exits, whether or not it

@@ -12,6 +12,10 @@ pub fn probe(pid: i32) -> std::io::Result<Option<ProcessInfo>> {
     Ok(super::fallback::signal_zero(pid))
 }
 
+pub fn boot_id() -> Option<&'static str> {
+    None
+}
+
 pub fn exit_watch(_pid: i32) -> Option<OwnedFd> {
     None
 }
