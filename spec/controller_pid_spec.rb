@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "spec_helper"
+require "logger"
 
 RSpec.describe DaemonController, "#pid and #running?" do
   let(:controller) do
@@ -114,9 +115,32 @@ RSpec.describe DaemonController, "#pid and #running?" do
       expect(File.exist?(pid_file)).to be(true)
     end
 
-    it "is true for our own process" do
-      write_pid_file(Process.pid)
-      expect(controller.running?).to be(true)
+    it "is falsy for PID 1, the controller's own process and its process group leader, " \
+       "leaves the file alone and says why in a debug line" do
+      io = StringIO.new
+      controller = new_controller(logger: Logger.new(io))
+      # A child in a process group of its own, which it leads: the PID file
+      # names the child, then the group's leader from a second child.
+      reader, writer = IO.pipe
+      leader = fork do
+        reader.close
+        Process.setpgid(0, 0)
+        write_pid_file(Process.pid)
+        own = controller.running?
+        member = fork { exit!(controller.running? ? 1 : 0) }
+        Process.wait(member)
+        writer.write(Marshal.dump([own, $?.exitstatus]))
+        exit!(0)
+      end
+      writer.close
+      own, member_status = Marshal.load(reader.read) # rubocop:disable Security/MarshalLoad -- from our own child
+      Process.wait(leader)
+      expect(own).to be_falsy
+      expect(member_status).to eq(0)
+      write_pid_file(1)
+      expect(controller.running?).to be_falsy
+      expect(File.exist?(pid_file)).to be(true)
+      expect(io.string).to include("The PID file names PID 1, the init process (PID 1): invalid, nothing is signalled")
     end
 
     it "is false for a PID that no process has, and deletes the stale PID file" do

@@ -149,13 +149,14 @@ RSpec.describe DaemonController, "#start" do
     end
 
     it "does not run before_start or spawn anything when already started" do
-      write_pid_file(Process.pid)
+      sleeper = spawn_sleeper
+      write_pid_file(sleeper)
       ran = false
       controller = new_controller(before_start: -> { ran = true })
       expect(controller).not_to receive(:spawn_daemon)
       expect { controller.start }.to raise_error(DaemonController::AlreadyStarted)
       expect(ran).to be(false)
-      expect(File.read(pid_file).strip).to eq(Process.pid.to_s)
+      expect(File.read(pid_file).strip).to eq(sleeper.to_s)
     end
   end
 

@@ -32,8 +32,8 @@ RSpec.describe DaemonController, "under GC pressure" do
   end
 
   it "builds controllers from callables, env and keep_ios, and answers running?, pid and connect" do
-    write_pid_file(Process.pid) # the parent: alive, and older than the file
-    parent = Process.pid
+    daemon = spawn_sleeper # alive, and older than the file
+    write_pid_file(daemon)
     outcome = under_gc_stress do
       calls = []
       controller = described_class.new(
@@ -48,7 +48,7 @@ RSpec.describe DaemonController, "under GC pressure" do
       [controller.running?, controller.pid, controller.connect { "connected" }, positional.pid,
        controller.send(:run_ping_command), controller.send(:run_command, "echo $DC_STRESS_VAR").output.strip, calls]
     end
-    expect(outcome.value!).to eq([true, parent, "connected", parent, true, "from env", [:ping]])
+    expect(outcome.value!).to eq([true, daemon, "connected", daemon, true, "from env", [:ping]])
   end
 
   it "starts and stops the test daemon with callable start_command, ping_command and before_start" do

@@ -15,6 +15,7 @@ use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
 use daemon_controller_engine::messages::{self, Report};
 use daemon_controller_engine::notify::NotifySocket;
+use daemon_controller_engine::pid_file::Found;
 use daemon_controller_engine::ping::{self, PackedAddress};
 use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
 use magnus::gc::Marker;
@@ -466,9 +467,12 @@ fn is_running(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
     rescue_panics(ruby, || {
         let pid_file = &controller.config(ruby)?.settings.pid_file;
-        let running = errors::opening_files(ruby, || pid_file.running_pid())
+        let found = errors::opening_files(ruby, || pid_file.running_pid())
             .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
-        Ok(running.is_some())
+        if let Found::Refused(refusal) = &found {
+            controller.debug(ruby, || refusal.to_string());
+        }
+        Ok(matches!(found, Found::Running(_)))
     })
 }
 

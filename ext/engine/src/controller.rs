@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
 use crate::messages::{Exit, Report};
-use crate::pid_file::{PidFile, PidFileContent};
+use crate::pid_file::{PidFile, PidFileContent, Refusal};
 use crate::ping_schedule::{PingCost, PingSchedule};
 use crate::process::{self, Liveness};
 use crate::wait::{earliest, Backoff, Events};
@@ -245,7 +245,7 @@ impl<S: StubPoints> Flow<'_, S> {
     /// calls are ignored, anything else (a stub's error) propagates.
     fn kill_if_present(&self, signal: &str, pid: i32) -> Result<(), Failure<S::Error>> {
         // 0 and negative PIDs address process groups, ours included.
-        if pid <= 0 {
+        if pid <= 0 || process::forbidden_target(pid).is_some() {
             return Ok(());
         }
         self.seams
@@ -455,7 +455,7 @@ impl<S: StubPoints> Start<'_, S> {
     /// terminate whatever the PID file names.
     fn abort(&mut self, output: Option<String>) -> Result<(), Failure<S::Error>> {
         let seams = self.flow.seams;
-        let pid = self.flow.settings.pid_file.read_pid().ok().flatten();
+        let pid = self.flow.settings.pid_file.trusted_pid();
         seams.debug(|| {
             let pid = pid.map_or("nil".to_owned(), |pid| pid.to_string());
             format!("Timeout waiting for daemon to be ready, PID {pid}")
@@ -629,11 +629,28 @@ pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure
         .pid_file
         .read()
         .map_err(|e| Failure::Seam(seams.io_error(e)))?;
-    let named = content.as_ref().and_then(|content| content.pid());
+    let refusal = content
+        .as_ref()
+        .and_then(|content| settings.pid_file.refusal(content));
+    if let Some(refusal) = &refusal {
+        seams.debug(|| refusal.to_string());
+        if matches!(refusal, Refusal::Untrusted { .. }) && !settings.has_stop_command {
+            return Err(Failure::Stop(Report {
+                output: Some(refusal.to_string()),
+                pid: Some(refusal.pid()),
+                ..Report::default()
+            }));
+        }
+    }
+    let named = content
+        .as_ref()
+        .and_then(PidFileContent::pid)
+        .filter(|_| refusal.is_none());
     // The process to wait for: the one that wrote the file, if it still runs
     // (a reused PID belongs to someone else and is never signalled).
     let target = content
         .as_ref()
+        .filter(|_| refusal.is_none())
         .and_then(PidFileContent::liveness)
         .and_then(|(pid, liveness)| (liveness == Liveness::Running).then_some(pid));
     if settings.has_stop_command {
@@ -674,7 +691,7 @@ pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure
     if flow.wait_until_gone(target, deadline, gone)? {
         return Ok(());
     }
-    let victim = target.or_else(|| settings.pid_file.read_pid().ok().flatten());
+    let victim = target.or_else(|| settings.pid_file.trusted_pid());
     if let Some(pid) = victim {
         seams.debug(|| format!("Daemon did not exit in time; sending SIGKILL to process {pid}"));
         match seams.kill("SIGKILL", pid) {
@@ -693,16 +710,21 @@ pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure
     }))
 }
 
-/// Why `stop` gives up on a process that SIGKILL did not remove.
+/// Why `stop` gives up on a process that SIGKILL did not remove, with the
+/// state the kernel reports for it, where it does.
 fn survivor_message(pid: Option<i32>) -> String {
     let waited = KILL_WAIT.as_secs();
-    match pid {
-        Some(pid) => format!(
-            "Process {pid} still exists {waited} seconds after SIGKILL: stuck in the kernel, \
-             or exited and not reaped by its parent"
-        ),
-        None => format!("The daemon still runs {waited} seconds after SIGKILL"),
-    }
+    let Some(pid) = pid else {
+        return format!("The daemon still runs {waited} seconds after SIGKILL");
+    };
+    let state = match crate::sys::process_state(pid) {
+        Some(state) => format!(" (state {state})"),
+        None => String::new(),
+    };
+    format!(
+        "Process {pid} still exists {waited} seconds after SIGKILL{state}: stuck in the kernel, \
+         or exited and not reaped by its parent"
+    )
 }
 
 /// `connect`: calls `attempt` (the caller's block) under the shared lock;
@@ -731,5 +753,30 @@ pub fn connect<S: StubPoints, T>(
         Ok(None) => Err(Failure::Connect(None)),
         Err(StepError::NotAnswering(e)) => Err(Failure::Connect(Some(e))),
         Err(other) => Err(Failure::Seam(other.into_inner())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::Sleeper;
+
+    #[test]
+    fn a_survivor_is_named_with_its_state() {
+        let sleeper = Sleeper::spawn();
+        let expected = format!(
+            "Process {} still exists 10 seconds after SIGKILL (state S (sleeping)): \
+             stuck in the kernel, or exited and not reaped by its parent",
+            sleeper.pid()
+        );
+        let named_asleep = (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(2));
+            survivor_message(Some(sleeper.pid())) == expected
+        });
+        assert!(named_asleep, "{}", survivor_message(Some(sleeper.pid())));
+        assert_eq!(
+            survivor_message(None),
+            "The daemon still runs 10 seconds after SIGKILL"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The daemon's PID file: its content, its availability, and whether the PID
 //! it names still belongs to a running daemon.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -36,6 +38,65 @@ pub struct PidFileContent {
     pub modified: Option<SystemTime>,
     /// The identity record kept on the file, if any.
     pub record: Option<Identity>,
+    /// The user who owns the file.
+    pub owner: Option<u32>,
+}
+
+/// Why a PID file that names a valid PID is not acted upon: no signal is
+/// sent to that process, and it is not reported as the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// PID 1, the controller itself or its process group: the file is
+    /// invalid.
+    Forbidden { pid: i32, what: &'static str },
+    /// The file belongs to another user (not root), and the process does
+    /// not: anyone who can write the file's directory could have planted it.
+    Untrusted { path: PathBuf, pid: i32, owner: u32 },
+}
+
+impl Refusal {
+    pub fn pid(&self) -> i32 {
+        match *self {
+            Refusal::Forbidden { pid, .. } | Refusal::Untrusted { pid, .. } => pid,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Forbidden { pid, what } => write!(
+                f,
+                "The PID file names {what} (PID {pid}): invalid, nothing is signalled"
+            ),
+            Refusal::Untrusted { path, pid, owner } => write!(
+                f,
+                "The PID file {} belongs to user {owner}, but process {pid} does not: \
+                 not trusted, nothing is signalled",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// What the PID file says about the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The daemon runs, with this PID.
+    Running(i32),
+    /// No file, no valid PID, or a stale file (deleted).
+    NotRunning,
+    /// A PID that is not acted upon (the file is left alone).
+    Refused(Refusal),
+}
+
+impl Found {
+    pub fn pid(&self) -> Option<i32> {
+        match *self {
+            Found::Running(pid) => Some(pid),
+            _ => None,
+        }
+    }
 }
 
 impl PidFileContent {
@@ -114,12 +175,13 @@ impl PidFile {
         let Some(mut file) = self.open()? else {
             return Ok(None);
         };
-        let modified = file.metadata()?.modified().ok();
+        let metadata = file.metadata()?;
         let record = Identity::read_from(&file);
         Ok(Some(PidFileContent {
             digits: read_digits(&mut file)?,
-            modified,
+            modified: metadata.modified().ok(),
             record,
+            owner: Some(metadata.uid()),
         }))
     }
 
@@ -171,23 +233,57 @@ impl PidFile {
         let _ = fs::remove_file(&self.path);
     }
 
-    /// The PID of the daemon that wrote this file, if that daemon still runs.
-    /// A file naming no valid PID gives `Ok(None)` and is left alone; a file
-    /// naming a process that is gone, or a PID reused by a younger process,
-    /// is stale and deleted.
-    pub fn running_pid(&self) -> io::Result<Option<i32>> {
+    /// The PID that a signal may be sent to: the one the file names, when
+    /// it is valid and not refused.
+    pub fn trusted_pid(&self) -> Option<i32> {
+        let content = self.read().ok()??;
+        content.pid().filter(|_| self.refusal(&content).is_none())
+    }
+
+    /// Why the PID that `content` names must not be acted upon, if it must
+    /// not. A file owned by root or by the controller's user is trusted.
+    pub fn refusal(&self, content: &PidFileContent) -> Option<Refusal> {
+        let pid = content.pid()?;
+        if let Some(what) = process::forbidden_target(pid) {
+            return Some(Refusal::Forbidden { pid, what });
+        }
+        let owner = content.owner?;
+        if owner == 0 || owner == nix::unistd::geteuid().as_raw() {
+            return None;
+        }
+        match sys::process_uids(pid) {
+            Some(uids) if uids.contains(&owner) => None,
+            // Gone: a stale file, not a stranger's process.
+            None if sys::probe(pid).is_none() => None,
+            // Where the owners cannot be read, the process is not trusted.
+            _ => Some(Refusal::Untrusted {
+                path: self.path.clone(),
+                pid,
+                owner,
+            }),
+        }
+    }
+
+    /// Whether the daemon that wrote this file still runs. A file naming no
+    /// valid PID, or a refused one, is left alone; a file naming a process
+    /// that is gone, or a PID reused by another process, is stale and
+    /// deleted.
+    pub fn running_pid(&self) -> io::Result<Found> {
         let Some(content) = self.read()? else {
-            return Ok(None);
+            return Ok(Found::NotRunning);
         };
         if content.digits.is_none() {
-            return Ok(None);
+            return Ok(Found::NotRunning);
+        }
+        if let Some(refusal) = self.refusal(&content) {
+            return Ok(Found::Refused(refusal));
         }
         match content.pid() {
-            Some(pid) if self.is_confirmed(pid, content.modified) => Ok(Some(pid)),
-            Some(pid) if self.confirm(&content) => Ok(Some(pid)),
+            Some(pid) if self.is_confirmed(pid, content.modified) => Ok(Found::Running(pid)),
+            Some(pid) if self.confirm(&content) => Ok(Found::Running(pid)),
             _ => {
                 self.delete();
-                Ok(None)
+                Ok(Found::NotRunning)
             }
         }
     }
@@ -285,14 +381,63 @@ mod tests {
         assert_eq!(pid_file.read_pid().unwrap(), None);
         fs::write(pid_file.path(), "99999999999999999999\n").unwrap();
         assert_eq!(pid_file.read_pid().unwrap(), None);
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
         assert!(!pid_file.path().exists(), "an impossible PID is stale");
-        fs::write(pid_file.path(), format!("{}\n", std::process::id())).unwrap();
+        let daemon = Sleeper::spawn();
+        fs::write(pid_file.path(), format!("{}\n", daemon.pid())).unwrap();
         assert!(pid_file.is_available());
         assert_eq!(
             pid_file.running_pid().unwrap(),
-            Some(std::process::id() as i32)
+            Found::Running(daemon.pid())
         );
+    }
+
+    #[test]
+    fn init_ourselves_and_our_group_are_refused_and_left_alone() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let me = std::process::id() as i32;
+        for pid in [1, me, nix::unistd::getpgrp().as_raw()] {
+            fs::write(pid_file.path(), format!("{pid}\n")).unwrap();
+            let found = pid_file.running_pid().unwrap();
+            assert!(matches!(found, Found::Refused(Refusal::Forbidden { .. })));
+            assert_eq!(pid_file.trusted_pid(), None);
+            assert!(pid_file.path().exists());
+        }
+        let refusal = Refusal::Forbidden {
+            pid: 1,
+            what: "PID 1, the init process",
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "The PID file names PID 1, the init process (PID 1): invalid, nothing is signalled"
+        );
+    }
+
+    #[test]
+    fn a_file_of_another_user_naming_a_process_of_none_of_theirs_is_untrusted() {
+        let (_dir, pid_file) = scratch_pid_file();
+        let daemon = Sleeper::spawn();
+        fs::write(pid_file.path(), format!("{}\n", daemon.pid())).unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        let content = |owner| PidFileContent {
+            owner: Some(owner),
+            ..pid_file.read().unwrap().unwrap()
+        };
+        // Only the owner is changed, so that this runs as any user.
+        let stranger = if me == 65534 { 65533 } else { 65534 };
+        assert_eq!(pid_file.refusal(&content(me)), None);
+        assert_eq!(pid_file.refusal(&content(0)), None);
+        let untrusted = pid_file.refusal(&content(stranger)).unwrap();
+        assert_eq!(untrusted.pid(), daemon.pid());
+        assert!(untrusted
+            .to_string()
+            .contains(&format!("belongs to user {stranger}")));
+        // A process that is gone leaves a stale file, whoever owns it.
+        let gone = PidFileContent {
+            digits: Some("2000000000".to_owned()),
+            ..content(stranger)
+        };
+        assert_eq!(pid_file.refusal(&gone), None);
     }
 
     #[test]
@@ -317,7 +462,7 @@ mod tests {
         fs::write(pid_file.path(), child.pid().to_string()).unwrap();
         let long_ago = SystemTime::now() - Duration::from_secs(60);
         set_modified(pid_file.path(), long_ago);
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
         assert!(!pid_file.path().exists());
         assert!(process::is_running(child.pid()), "never signalled");
     }
@@ -335,7 +480,7 @@ mod tests {
             set_modified(pid_file.path(), SystemTime::now() - age);
             // A new handle: nothing remembered from an earlier check.
             let fresh = PidFile::new(pid_file.path());
-            assert_eq!(fresh.running_pid().unwrap(), Some(daemon.pid()));
+            assert_eq!(fresh.running_pid().unwrap().pid(), Some(daemon.pid()));
         }
     }
 
@@ -350,7 +495,7 @@ mod tests {
             .write_to(&File::open(pid_file.path()).unwrap())
             .unwrap();
         // The mtime alone would take the stranger for the daemon.
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
         assert!(!pid_file.path().exists(), "stale, and deleted");
         assert!(process::is_running(stranger.pid()), "never signalled");
     }
@@ -360,7 +505,7 @@ mod tests {
         let (_dir, pid_file) = scratch_pid_file();
         let daemon = Sleeper::spawn();
         fs::write(pid_file.path(), daemon.pid().to_string()).unwrap();
-        assert_eq!(pid_file.running_pid().unwrap(), Some(daemon.pid()));
+        assert_eq!(pid_file.running_pid().unwrap().pid(), Some(daemon.pid()));
         let record = pid_file.read().unwrap().unwrap().record;
         assert_eq!(record, Identity::of(daemon.pid()));
     }
@@ -379,22 +524,22 @@ mod tests {
         let (_dir, pid_file) = scratch_pid_file();
         let (first, mut second) = (Sleeper::spawn(), Sleeper::spawn());
         fs::write(pid_file.path(), first.pid().to_string()).unwrap();
-        assert_eq!(pid_file.running_pid().unwrap(), Some(first.pid()));
-        assert_eq!(pid_file.running_pid().unwrap(), Some(first.pid()));
+        assert_eq!(pid_file.running_pid().unwrap().pid(), Some(first.pid()));
+        assert_eq!(pid_file.running_pid().unwrap().pid(), Some(first.pid()));
 
         // Same PID in a new file (no identity record) with an mtime that
         // makes it a reused PID: stale.
         fs::remove_file(pid_file.path()).unwrap();
         fs::write(pid_file.path(), first.pid().to_string()).unwrap();
         set_modified(pid_file.path(), SystemTime::now() - Duration::from_secs(60));
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
 
         fs::write(pid_file.path(), second.pid().to_string()).unwrap();
-        assert_eq!(pid_file.running_pid().unwrap(), Some(second.pid()));
+        assert_eq!(pid_file.running_pid().unwrap().pid(), Some(second.pid()));
         // Exited but not reaped: a zombie is not running.
         second.0.kill().unwrap();
         std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
         assert!(!pid_file.path().exists());
     }
 
@@ -406,7 +551,7 @@ mod tests {
         assert_eq!(pid_file.read_pid().unwrap(), Some(4321));
         fs::write(pid_file.path(), format!(" {padded}")).unwrap();
         assert_eq!(pid_file.digits().unwrap(), None);
-        assert_eq!(pid_file.running_pid().unwrap(), None);
+        assert_eq!(pid_file.running_pid().unwrap().pid(), None);
         assert!(pid_file.path().exists(), "garbage is left alone");
     }
 
@@ -426,7 +571,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", endless.path()).unwrap();
         for file in [&pid_file, &endless] {
             assert_eq!(file.digits().unwrap(), None);
-            assert_eq!(file.running_pid().unwrap(), None);
+            assert_eq!(file.running_pid().unwrap().pid(), None);
         }
     }
 

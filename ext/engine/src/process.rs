@@ -20,6 +20,21 @@ pub fn valid_pid(number: u64) -> Option<i32> {
     i32::try_from(number).ok().filter(|&pid| pid > 0)
 }
 
+/// What `pid` is when a PID file must never make it a daemon to signal:
+/// PID 1 (init, whose end ends the system or the container), the
+/// controller's own process, or the leader of its process group.
+pub fn forbidden_target(pid: i32) -> Option<&'static str> {
+    if pid == 1 {
+        Some("PID 1, the init process")
+    } else if pid == nix::unistd::getpid().as_raw() {
+        Some("the controller's own process")
+    } else if pid == nix::unistd::getpgrp().as_raw() {
+        Some("the leader of the controller's process group")
+    } else {
+        None
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveness {
     /// The process exists and has not exited.
@@ -97,6 +112,16 @@ mod tests {
         assert_eq!(valid_pid(0), None);
         assert_eq!(valid_pid(1), Some(1));
         assert_eq!(valid_pid(u64::from(u32::MAX)), None);
+    }
+
+    #[test]
+    fn init_ourselves_and_our_group_are_never_targets() {
+        assert!(forbidden_target(1).is_some());
+        assert!(forbidden_target(std::process::id() as i32).is_some());
+        assert!(forbidden_target(nix::unistd::getpgrp().as_raw()).is_some());
+        let child = Command::new("true").spawn().unwrap();
+        assert_eq!(forbidden_target(child.id() as i32), None);
+        let _ = { child }.wait();
     }
 
     #[test]

@@ -139,6 +139,27 @@ fn watch_flags() -> OFlag {
 pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
     /// `PROC_FLAG_SYSTEM` of <sys/proc_info.h>.
     const PROC_FLAG_SYSTEM: u32 = 1;
+    let info = bsd_info(pid)?;
+    let started = std::time::Duration::from_secs(info.pbi_start_tvsec)
+        + std::time::Duration::from_micros(info.pbi_start_tvusec);
+    Ok(Some(ProcessInfo {
+        exited: info.pbi_status == libc::SZOMB,
+        kernel_thread: info.pbi_flags & PROC_FLAG_SYSTEM != 0,
+        started: Some(std::time::UNIX_EPOCH + started),
+        // Recorded at fork and never adjusted afterwards.
+        start_token: u64::try_from(started.as_micros()).ok(),
+    }))
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+pub fn process_uids(pid: i32) -> Option<[u32; 2]> {
+    let info = bsd_info(pid).ok()?;
+    Some([info.pbi_ruid, info.pbi_uid])
+}
+
+/// `proc_pidinfo(PROC_PIDTBSDINFO)`, which nix does not wrap.
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+fn bsd_info(pid: i32) -> io::Result<libc::proc_bsdinfo> {
     let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
     let got = unsafe {
@@ -153,21 +174,34 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
     if got != size {
         return Err(io::Error::last_os_error());
     }
-    let started = std::time::Duration::from_secs(info.pbi_start_tvsec)
-        + std::time::Duration::from_micros(info.pbi_start_tvusec);
-    Ok(Some(ProcessInfo {
-        exited: info.pbi_status == libc::SZOMB,
-        kernel_thread: info.pbi_flags & PROC_FLAG_SYSTEM != 0,
-        started: Some(std::time::UNIX_EPOCH + started),
-        // Recorded at fork and never adjusted afterwards.
-        start_token: u64::try_from(started.as_micros()).ok(),
-    }))
+    Ok(info)
 }
 
 /// From `sysctl` `KERN_PROC_PID`, which nix does not wrap. Errors send the
 /// caller to signal 0.
 #[cfg(target_os = "freebsd")]
 pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
+    let info = kinfo(pid)?;
+    let started = micros(info.ki_start);
+    Ok(Some(ProcessInfo {
+        exited: info.ki_stat == libc::SZOMB,
+        kernel_thread: info.ki_flag & libc::c_long::from(libc::P_SYSTEM | libc::P_KPROC) != 0,
+        started: Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(started)),
+        // The kernel keeps the start as time after boot and adds the boot
+        // time, which a clock step moves: the difference stays.
+        start_token: boot_time().map(|boot| started.wrapping_sub(micros(boot))),
+    }))
+}
+
+#[cfg(target_os = "freebsd")]
+pub fn process_uids(pid: i32) -> Option<[u32; 2]> {
+    let info = kinfo(pid).ok()?;
+    Some([info.ki_ruid, info.ki_uid])
+}
+
+/// `sysctl` `KERN_PROC_PID`, which nix does not wrap.
+#[cfg(target_os = "freebsd")]
+fn kinfo(pid: i32) -> io::Result<libc::kinfo_proc> {
     let name = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid];
     let mut info: libc::kinfo_proc = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::kinfo_proc>();
@@ -185,15 +219,7 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
     if len != std::mem::size_of::<libc::kinfo_proc>() {
         return Err(io::ErrorKind::InvalidData.into());
     }
-    let started = micros(info.ki_start);
-    Ok(Some(ProcessInfo {
-        exited: info.ki_stat == libc::SZOMB,
-        kernel_thread: info.ki_flag & libc::c_long::from(libc::P_SYSTEM | libc::P_KPROC) != 0,
-        started: Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(started)),
-        // The kernel keeps the start as time after boot and adds the boot
-        // time, which a clock step moves: the difference stays.
-        start_token: boot_time().map(|boot| started.wrapping_sub(micros(boot))),
-    }))
+    Ok(info)
 }
 
 /// Microseconds since the epoch.
@@ -235,6 +261,17 @@ pub fn boot_id() -> Option<&'static str> {
 /// No boot id on the other BSDs: no identity records there.
 #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
 pub fn boot_id() -> Option<&'static str> {
+    None
+}
+
+/// The other BSDs' process tables differ in layout: owners unknown.
+#[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+pub fn process_uids(_pid: i32) -> Option<[u32; 2]> {
+    None
+}
+
+/// The process table's state codes are not worth a message here.
+pub fn process_state(_pid: i32) -> Option<String> {
     None
 }
 

@@ -97,6 +97,25 @@ pub fn probe(pid: i32) -> io::Result<Option<ProcessInfo>> {
     }))
 }
 
+/// A field of `/proc/<pid>/status`, such as "Uid:", without its name.
+fn status_field(pid: i32, name: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status.lines().find_map(|line| line.strip_prefix(name))?;
+    Some(value.trim().to_owned())
+}
+
+/// The first two IDs of the "Uid:" line: real and effective.
+pub fn process_uids(pid: i32) -> Option<[u32; 2]> {
+    let uids = status_field(pid, "Uid:")?;
+    let mut ids = uids.split_whitespace().map(str::parse);
+    Some([ids.next()?.ok()?, ids.next()?.ok()?])
+}
+
+/// The "State:" line, as "D (disk sleep)".
+pub fn process_state(pid: i32) -> Option<String> {
+    status_field(pid, "State:")
+}
+
 /// `/proc/sys/kernel/random/boot_id`, a random UUID drawn at each boot.
 pub fn boot_id() -> Option<&'static str> {
     static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
@@ -228,6 +247,19 @@ pub fn random_bytes(bytes: &mut [u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_file_gives_our_ids_and_state() {
+        let me = std::process::id() as i32;
+        let ids = [nix::unistd::getuid(), nix::unistd::geteuid()].map(|id| id.as_raw());
+        assert_eq!(process_uids(me), Some(ids));
+        let sleeper = crate::test_support::Sleeper::spawn();
+        let asleep = (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(2));
+            process_state(sleeper.pid()).as_deref() == Some("S (sleeping)")
+        });
+        assert!(asleep, "{:?}", process_state(sleeper.pid()));
+    }
 
     #[test]
     fn parses_stat_lines_with_awkward_names() {

@@ -104,6 +104,23 @@ pub fn boot_id() -> Option<&'static str> {
     }
 }
 
+/// The real and effective user IDs of `pid`, where the process table says.
+pub fn process_uids(pid: i32) -> Option<[u32; 2]> {
+    match is_fallback() {
+        true => None,
+        false => native::process_uids(pid),
+    }
+}
+
+/// The kernel's word for what `pid` is doing, as "D (disk sleep)", where
+/// the process table says.
+pub fn process_state(pid: i32) -> Option<String> {
+    match is_fallback() {
+        true => None,
+        false => native::process_state(pid),
+    }
+}
+
 /// A descriptor that becomes readable when `pid` exits, whether or not it
 /// is our child: a pidfd on Linux, a kqueue on the BSDs. `None` where the
 /// system has none, or the process is already gone.

@@ -16,6 +16,14 @@ pub fn boot_id() -> Option<&'static str> {
     None
 }
 
+pub fn process_uids(_pid: i32) -> Option<[u32; 2]> {
+    None
+}
+
+pub fn process_state(_pid: i32) -> Option<String> {
+    None
+}
+
 pub fn exit_watch(_pid: i32) -> Option<OwnedFd> {
     None
 }
