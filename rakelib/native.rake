@@ -1,90 +1,73 @@
 # frozen_string_literal: true
 
 require "fileutils"
-require "rbconfig"
 require "rubygems/package"
+require_relative "native_gem"
 
-# A precompiled gem for this platform and this Ruby's minor version: the
-# library the extconf's Makefile builds (cargo, release mode), stripped, at
-# lib/daemon_controller/<major.minor>/, beside the Ruby files. Its spec is the
-# gemspec's, minus the Rust sources and the extension.
-module NativeGem
-  ROOT = File.expand_path("..", __dir__)
-  STAGE = File.join(ROOT, "tmp", "native")
-  BUILD_DIR = File.join(STAGE, "build")
-  GEM_ROOT = File.join(STAGE, "gem")
-  PKG_DIR = File.join(ROOT, "pkg")
-  RUBY_MINOR = RUBY_VERSION[/\A\d+\.\d+/]
-  LIBRARY = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
-  LIBRARY_PATH = File.join("lib", "daemon_controller", RUBY_MINOR, LIBRARY)
-  OPTIONAL_FILES = %w[CHANGELOG.md].freeze
+namespace :native do
+  desc "Install cargo-zigbuild and Zig (from PyPI) into tmp/tools/, unless they are there"
+  task :tools do
+    next if File.executable?(File.join(NativeGem::ZIGBUILD, "bin", "cargo-zigbuild"))
 
-  module_function
-
-  def source_spec
-    Dir.chdir(ROOT) { Gem::Specification.load(File.join(ROOT, "daemon_controller.gemspec")) }
+    sh "python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location",
+       "--target", NativeGem::ZIGBUILD, *NativeGem::ZIGBUILD_PACKAGES
   end
 
-  # What the platform gem ships of the source gem's files.
-  def shipped?(file)
-    !file.start_with?("ext/") && !File.basename(file).start_with?("Cargo") && !file.end_with?(".rs")
-  end
-
-  def spec
-    spec = source_spec.dup
-    spec.platform = Gem::Platform.local
-    spec.files = spec.files.select { |file| shipped?(file) } +
-                 OPTIONAL_FILES.select { |file| File.file?(File.join(ROOT, file)) } +
-                 [LIBRARY_PATH]
-    spec.extensions = []
-    spec.required_ruby_version = "~> #{RUBY_MINOR}.0"
-    spec
-  end
-
-  def gem_path
-    File.join(PKG_DIR, spec.file_name)
-  end
-
-  def size(path)
-    "#{File.size(path)} bytes (#{(File.size(path) / 1024.0).round} KiB)"
+  desc "Build the library for this Ruby against glibc #{NativeGem::GLIBC_BASELINE} into tmp/native/<ruby minor>/"
+  task library: :tools do
+    minor = NativeGem.ruby_minor
+    sh NativeGem.zigbuild_env, *NativeGem.zigbuild_command
+    library = NativeGem.library(minor)
+    mkdir_p File.dirname(library)
+    sh "strip", "--strip-unneeded", "-o", library, NativeGem.cargo_output(minor)
+    problems = NativeGem.glibc_problems(library)
+    if problems.any?
+      abort "#{library} would not load with glibc #{NativeGem::GLIBC_BASELINE}:\n  #{problems.join("\n  ")}"
+    end
+    puts "Ruby #{minor}: #{NativeGem.size(library)}, no symbol newer than glibc #{NativeGem::GLIBC_BASELINE}"
   end
 end
 
-desc "Build a precompiled gem for #{Gem::Platform.local} and Ruby #{NativeGem::RUBY_MINOR} into pkg/"
-task :native do
+desc "Build one precompiled #{NativeGem::PLATFORM} gem holding the library for Ruby " \
+     "#{NativeGem::RUBIES.keys.join(" and ")} (linked for glibc #{NativeGem::GLIBC_BASELINE}) into pkg/"
+task native: "native:tools" do
   mkdir_p NativeGem::STAGE
   # Concurrent builds would share the staging directories: one at a time.
   File.open(File.join(NativeGem::STAGE, ".lock"), File::RDWR | File::CREAT, 0o644) do |lock|
     lock.flock(File::LOCK_EX)
 
-    # The extconf's own Makefile, as `rake compile` runs it, but in a build
-    # directory of ours and without `make install`: the library in lib/ is
-    # left alone.
-    mkdir_p NativeGem::BUILD_DIR
-    Dir.chdir(NativeGem::BUILD_DIR) do
-      ruby File.join(NativeGem::ROOT, "ext/daemon_controller/extconf.rb")
-      sh "make"
-    end
-    built = File.join(NativeGem::BUILD_DIR, NativeGem::LIBRARY)
-    abort "make did not produce #{built}" unless File.file?(built)
-
-    spec = NativeGem.spec
-    rm_rf NativeGem::GEM_ROOT
-    (spec.files - [NativeGem::LIBRARY_PATH]).each do |file|
-      mkdir_p File.join(NativeGem::GEM_ROOT, File.dirname(file)), verbose: false
-      cp File.join(NativeGem::ROOT, file), File.join(NativeGem::GEM_ROOT, file), verbose: false
-    end
-    library = File.join(NativeGem::GEM_ROOT, NativeGem::LIBRARY_PATH)
-    mkdir_p File.dirname(library)
-    unless system("strip", "--strip-unneeded", "-o", library, built)
-      warn "strip failed or is missing: shipping the library unstripped"
-      cp built, library
+    NativeGem::RUBIES.each do |minor, prefix|
+      rake = prefix.empty? ? [RbConfig.ruby, "-S", "rake"] : [*prefix, "rake"]
+      sh(*rake, "native:library")
+      abort "no library for Ruby #{minor} in #{NativeGem.library(minor)}" unless File.file?(NativeGem.library(minor))
     end
 
-    file_name = Dir.chdir(NativeGem::GEM_ROOT) { Gem::Package.build(spec) }
+    gem_root = File.join(NativeGem::STAGE, "gem")
+    rm_rf gem_root
+    spec = Dir.chdir(NativeGem::ROOT) { Gem::Specification.load("daemon_controller.gemspec") }
+    sources = spec.files.reject do |file|
+      file.start_with?("ext/") || File.basename(file).start_with?("Cargo") || file.end_with?(".rs")
+    end
+    sources += NativeGem::OPTIONAL_FILES.select { |file| File.file?(File.join(NativeGem::ROOT, file)) }
+    sources.each do |file|
+      mkdir_p File.join(gem_root, File.dirname(file)), verbose: false
+      cp File.join(NativeGem::ROOT, file), File.join(gem_root, file), verbose: false
+    end
+    libraries = NativeGem::RUBIES.keys.map do |minor|
+      mkdir_p File.join(gem_root, File.dirname(NativeGem.library_in_gem(minor)))
+      cp NativeGem.library(minor), File.join(gem_root, NativeGem.library_in_gem(minor))
+      NativeGem.library_in_gem(minor)
+    end
+    File.write(File.join(gem_root, NativeGem::BUILT_FOR), "#{NativeGem.built_for}\n")
+
+    spec.platform = Gem::Platform.new(NativeGem::PLATFORM)
+    spec.files = sources + libraries + [NativeGem::BUILT_FOR]
+    spec.extensions = []
+    spec.required_ruby_version = [">= #{NativeGem::RUBIES.keys.min}", "< #{NativeGem.next_ruby_minor}.dev"]
+    file_name = Dir.chdir(gem_root) { Gem::Package.build(spec) }
     mkdir_p NativeGem::PKG_DIR
-    mv File.join(NativeGem::GEM_ROOT, file_name), NativeGem::PKG_DIR
-    puts "library:  #{NativeGem.size(built)}, stripped #{NativeGem.size(library)}"
-    puts "gem:      pkg/#{file_name}, #{NativeGem.size(File.join(NativeGem::PKG_DIR, file_name))}"
+    mv File.join(gem_root, file_name), NativeGem::PKG_DIR
+    puts "gem: pkg/#{file_name}, #{NativeGem.size(File.join(NativeGem::PKG_DIR, file_name))}, " \
+         "for Ruby #{NativeGem::RUBIES.keys.join(", ")} on #{NativeGem.built_for}"
   end
 end
