@@ -79,6 +79,11 @@ RSpec.describe "Packaging", packaging: true do
     gem_home
   end
 
+  # What `rake compile` built, linked against this machine's glibc.
+  def compiled_library
+    File.join(NativeGem::ROOT, "lib", "daemon_controller", NativeGem.ruby_minor, NativeGem::LIBRARY)
+  end
+
   describe "the platform gem (rake native)" do
     before(:all) do
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
@@ -116,8 +121,27 @@ RSpec.describe "Packaging", packaging: true do
     end
 
     it "would notice a library that needs a newer glibc (the one `rake compile` links against the build machine's)" do
-      compiled = File.join(NativeGem::ROOT, "lib", "daemon_controller", NativeGem.ruby_minor, NativeGem::LIBRARY)
-      expect(NativeGem.glibc_problems(compiled, baseline: "2.17")).to include(/newer than glibc 2\.17/)
+      expect(NativeGem.glibc_problems(compiled_library, baseline: "2.17")).to include(/newer than glibc 2\.17/)
+    end
+
+    it "loads its libraries' glibc symbol versions with Debian 11's glibc 2.31, which rejects `rake compile`'s" do
+      Gem::Package.new(native_gem).extract_files(work_dir)
+      shipped = rubies.map { |minor| File.join(work_dir, NativeGem.library_in_gem(minor)) }
+      # ldd runs Debian 11's dynamic loader over each library, which names
+      # every symbol version its glibc lacks. (Debian 11's Ruby is 2.7, too
+      # old for the gem, so loading stops at the C library.)
+      report = lambda do |library|
+        output, = Open3.capture2e(File.join(NativeGem::ROOT, "bin", "debian-root"), "--no-rust",
+                                  "bullseye-glibc", "bullseye", "libc-bin", "--",
+                                  "ldd", library.delete_prefix("#{NativeGem::ROOT}/"), chdir: NativeGem::ROOT)
+        output
+      end
+      shipped.each do |library|
+        output = report.call(library)
+        expect(output).to match(%r{libc\.so\.6 => /lib/x86_64-linux-gnu/libc\.so\.6})
+        expect(output).not_to include("not found")
+      end
+      expect(report.call(compiled_library)).to match(/version `GLIBC_2\.3[2-9]' not found/)
     end
 
     rubies.each do |minor|
