@@ -13,61 +13,76 @@ namespace :native do
        "--target", NativeGem::ZIGBUILD, *NativeGem::ZIGBUILD_PACKAGES
   end
 
-  desc "Build the library for this Ruby against glibc #{NativeGem::GLIBC_BASELINE} into tmp/native/<ruby minor>/"
-  task library: :tools do
+  desc "Add the Rust standard library of every platform gem's target (rustup), unless it is there"
+  task :rust_targets do
+    installed = `rustup target list --installed`.split
+    missing = NativeGem::PLATFORMS.each_value.map(&:rust_target) - installed
+    sh "rustup", "target", "add", *missing unless missing.empty?
+  end
+
+  desc "Extract Debian 12's arm64 Ruby 3.1 into tmp/cross/ (debootstrap --foreign: nothing is installed or run)"
+  task :arm64_root do
+    root = NativeGem::ARM64_ROOT
+    unless File.exist?(File.join(root, ".extracted"))
+      rm_rf root
+      mkdir_p File.dirname(root)
+      log = "#{root}.debootstrap.log"
+      # The first stage only downloads and unpacks the base system, and
+      # downloads the packages named by --include; those are unpacked here.
+      ok = system("debootstrap", "--foreign", "--arch=arm64", "--variant=minbase",
+                  "--include=#{NativeGem::ARM64_PACKAGES.join(",")}", "bookworm", root,
+                  ENV.fetch("DEBIAN_MIRROR", "http://deb.debian.org/debian"), out: log, err: log)
+      abort "debootstrap of the arm64 files failed; see #{log}" unless ok
+      Dir[File.join(root, "var/cache/apt/archives/*.deb")].each { |deb| sh "dpkg-deb", "-x", deb, root, verbose: false }
+      touch File.join(root, ".extracted")
+    end
+
+    rbconfig = Dir[File.join(root, "usr/lib/aarch64-linux-gnu/ruby/*/rbconfig.rb")].first
+    abort "no arm64 rbconfig.rb under #{root}" unless rbconfig
+    # A directory holding only a rbconfig.rb that loads the arm64 one (whose
+    # paths follow from where it lies), put in front of the load path.
+    shim = File.join(File.dirname(NativeGem::ARM64_RUBY), "arm64-rbconfig")
+    mkdir_p shim
+    File.write(File.join(shim, "rbconfig.rb"), "load #{rbconfig.dump}\n")
+    File.write(NativeGem::ARM64_RUBY, "#!/bin/sh\nexec #{RbConfig.ruby} -I#{shim} \"$@\"\n")
+    chmod 0o755, NativeGem::ARM64_RUBY
+  end
+
+  desc "Build the library for PLATFORM and this Ruby against glibc #{NativeGem::GLIBC_BASELINE} into tmp/native/"
+  task :library, [:platform] => %i[tools rust_targets] do |_task, args|
+    platform = NativeGem::PLATFORMS.fetch(args.fetch(:platform))
     minor = NativeGem.ruby_minor
-    sh NativeGem.zigbuild_env, *NativeGem.zigbuild_command
-    library = NativeGem.library(minor)
+    Rake::Task["native:arm64_root"].invoke if platform.build_ruby == NativeGem::ARM64_RUBY
+    sh NativeGem.cross_env(platform, platform.cargo_target_dir(minor)), *NativeGem.zigbuild_command(platform)
+    library = platform.library(minor)
     mkdir_p File.dirname(library)
-    sh "strip", "--strip-unneeded", "-o", library, NativeGem.cargo_output(minor)
-    problems = NativeGem.glibc_problems(library)
+    # Zig links release libraries stripped already: shipped as they are.
+    cp platform.cargo_output(minor), library
+    problems = NativeGem.glibc_problems(library, libc: platform.libc)
     if problems.any?
       abort "#{library} would not load with glibc #{NativeGem::GLIBC_BASELINE}:\n  #{problems.join("\n  ")}"
     end
-    puts "Ruby #{minor}: #{NativeGem.size(library)}, no symbol newer than glibc #{NativeGem::GLIBC_BASELINE}"
+    puts "#{platform.name}, Ruby #{minor}: #{NativeGem.size(library)}, " \
+         "no symbol newer than glibc #{NativeGem::GLIBC_BASELINE}"
+  end
+
+  NativeGem::PLATFORMS.each_value do |platform|
+    desc "Build the #{platform.name} gem, with the library for Ruby #{platform.rubies.keys.join(" and ")}, into pkg/"
+    task platform.name => :tools do
+      mkdir_p NativeGem::STAGE
+      # Concurrent builds would share the staging directories: one at a time.
+      File.open(File.join(NativeGem::STAGE, ".lock"), File::RDWR | File::CREAT, 0o644) do |lock|
+        lock.flock(File::LOCK_EX)
+        platform.rubies.each do |minor, prefix|
+          rake = prefix.empty? ? [RbConfig.ruby, "-S", "rake"] : [*prefix, "rake"]
+          sh(*rake, "native:library[#{platform.name}]")
+          abort "no library for Ruby #{minor} in #{platform.library(minor)}" unless File.file?(platform.library(minor))
+        end
+        NativeGem.package(platform)
+      end
+    end
   end
 end
 
-desc "Build one precompiled #{NativeGem::PLATFORM} gem holding the library for Ruby " \
-     "#{NativeGem::RUBIES.keys.join(" and ")} (linked for glibc #{NativeGem::GLIBC_BASELINE}) into pkg/"
-task native: "native:tools" do
-  mkdir_p NativeGem::STAGE
-  # Concurrent builds would share the staging directories: one at a time.
-  File.open(File.join(NativeGem::STAGE, ".lock"), File::RDWR | File::CREAT, 0o644) do |lock|
-    lock.flock(File::LOCK_EX)
-
-    NativeGem::RUBIES.each do |minor, prefix|
-      rake = prefix.empty? ? [RbConfig.ruby, "-S", "rake"] : [*prefix, "rake"]
-      sh(*rake, "native:library")
-      abort "no library for Ruby #{minor} in #{NativeGem.library(minor)}" unless File.file?(NativeGem.library(minor))
-    end
-
-    gem_root = File.join(NativeGem::STAGE, "gem")
-    rm_rf gem_root
-    spec = Dir.chdir(NativeGem::ROOT) { Gem::Specification.load("daemon_controller.gemspec") }
-    sources = spec.files.reject do |file|
-      file.start_with?("ext/") || File.basename(file).start_with?("Cargo") || file.end_with?(".rs")
-    end
-    sources += NativeGem::OPTIONAL_FILES.select { |file| File.file?(File.join(NativeGem::ROOT, file)) }
-    sources.each do |file|
-      mkdir_p File.join(gem_root, File.dirname(file)), verbose: false
-      cp File.join(NativeGem::ROOT, file), File.join(gem_root, file), verbose: false
-    end
-    libraries = NativeGem::RUBIES.keys.map do |minor|
-      mkdir_p File.join(gem_root, File.dirname(NativeGem.library_in_gem(minor)))
-      cp NativeGem.library(minor), File.join(gem_root, NativeGem.library_in_gem(minor))
-      NativeGem.library_in_gem(minor)
-    end
-    File.write(File.join(gem_root, NativeGem::BUILT_FOR), "#{NativeGem.built_for}\n")
-
-    spec.platform = Gem::Platform.new(NativeGem::PLATFORM)
-    spec.files = sources + libraries + [NativeGem::BUILT_FOR]
-    spec.extensions = []
-    spec.required_ruby_version = [">= #{NativeGem::RUBIES.keys.min}", "< #{NativeGem.next_ruby_minor}.dev"]
-    file_name = Dir.chdir(gem_root) { Gem::Package.build(spec) }
-    mkdir_p NativeGem::PKG_DIR
-    mv File.join(gem_root, file_name), NativeGem::PKG_DIR
-    puts "gem: pkg/#{file_name}, #{NativeGem.size(File.join(NativeGem::PKG_DIR, file_name))}, " \
-         "for Ruby #{NativeGem::RUBIES.keys.join(", ")} on #{NativeGem.built_for}"
-  end
-end
+desc "Build the precompiled gems (#{NativeGem::PLATFORMS.keys.join(", ")}) into pkg/"
+task native: NativeGem::PLATFORMS.keys.map { |name| "native:#{name}" }

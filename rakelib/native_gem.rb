@@ -2,7 +2,9 @@
 
 require "open3"
 require "rbconfig"
+require "fileutils"
 require "rubygems"
+require "rubygems/package"
 
 # What `rake native` builds and checks (rakelib/native.rake uses it, and so
 # does spec/packaging): one precompiled gem per platform that holds the
@@ -13,25 +15,77 @@ module NativeGem
   STAGE = File.join(ROOT, "tmp", "native")
   PKG_DIR = File.join(ROOT, "pkg")
   LIBRARY = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
-  # The Ruby minor versions the gem holds a library for, each with the
-  # command prefix that runs a program with that Ruby: the host's own, and
-  # Ruby 3.3 in the Debian 13 root of bin/ruby3.3.
-  RUBIES = { "3.1" => [], "3.3" => [File.join(ROOT, "bin", "ruby3.3")] }.freeze
-  PLATFORM = "x86_64-linux"
-  RUST_TARGET = "x86_64-unknown-linux-gnu"
-  # The oldest glibc the gem loads with: 2.28 is Debian 10, Ubuntu 18.10 and
+  # The oldest glibc the gems load with: 2.28 is Debian 10, Ubuntu 18.10 and
   # RHEL 8. (The engine calls getrandom(3), which glibc 2.25 introduced, so
   # no baseline older than that can hold.)
   GLIBC_BASELINE = "2.28"
-  # Where the gem says what it was built for; the LoadError for a Ruby or C
+  # Where a gem says what it was built for; the LoadError for a Ruby or C
   # library it does not fit quotes it.
   BUILT_FOR = "lib/daemon_controller/built-for.txt"
-  # cargo-zigbuild links against the baseline's glibc with Zig, both from
-  # PyPI, installed here rather than system-wide.
+  # cargo-zigbuild links against the baseline's glibc with Zig, for any
+  # target, both from PyPI, installed here rather than system-wide.
   TOOLS = File.join(ROOT, "tmp", "tools")
   ZIGBUILD = File.join(TOOLS, "zigbuild")
   ZIGBUILD_PACKAGES = %w[ziglang==0.15.2 cargo-zigbuild==0.24.1].freeze
   OPTIONAL_FILES = %w[CHANGELOG.md].freeze
+
+  # Debian 12's arm64 files (Ruby 3.1 with its headers and rbconfig.rb, and
+  # the libraries it runs with), extracted from Debian's packages without
+  # installing anything: cross builds read them, qemu-user runs them.
+  ARM64_ROOT = File.join(ROOT, "tmp", "cross", "arm64-bookworm")
+  ARM64_PACKAGES = %w[libruby3.1 ruby3.1 ruby3.1-dev].freeze
+  # rb-sys learns the target Ruby's configuration by running RUBY: this runs
+  # the host's Ruby 3.1 with the arm64 rbconfig.rb loaded in its place.
+  ARM64_RUBY = File.join(ROOT, "tmp", "cross", "arm64-ruby")
+  ARM64_RUBY_BINARY = File.join(ARM64_ROOT, "usr", "bin", "ruby3.1")
+
+  # A platform gem: its RubyGems platform, its Rust target, the Rubies it
+  # holds a library for (minor version => the command prefix that runs
+  # `rake` with that Ruby; empty for the host's), the Ruby whose
+  # configuration rb-sys reads (nil: the one running the build), the C
+  # headers bindgen needs besides Ruby's, and the C library it links with.
+  Platform = Struct.new(:name, :rust_target, :rubies, :build_ruby, :includes, :libc, keyword_init: true) do
+    def built_for
+      "#{name} with glibc #{GLIBC_BASELINE} or later"
+    end
+
+    # The stripped library for a Ruby minor version, as the gem ships it.
+    def library(minor)
+      File.join(STAGE, name, minor, LIBRARY)
+    end
+
+    def cargo_target_dir(minor)
+      File.join(STAGE, name, "target-#{minor}")
+    end
+
+    def cargo_output(minor)
+      File.join(cargo_target_dir(minor), rust_target, "release", "libdaemon_controller.#{RbConfig::CONFIG["SOEXT"]}")
+    end
+
+    def gem_path(version)
+      File.join(PKG_DIR, "daemon_controller-#{version}-#{name}.gem")
+    end
+
+    # What the next minor version after the newest Ruby is: the gem's upper
+    # bound, so that RubyGems installs the source gem there instead.
+    def next_ruby_minor
+      major, minor = rubies.keys.max_by { |version| Gem::Version.new(version) }.split(".").map(&:to_i)
+      "#{major}.#{minor + 1}"
+    end
+  end
+
+  PLATFORMS = [
+    # Ruby 3.1 on the host, Ruby 3.3 in the Debian 13 root of bin/ruby3.3.
+    Platform.new(name: "x86_64-linux", rust_target: "x86_64-unknown-linux-gnu",
+                 rubies: { "3.1" => [], "3.3" => [File.join(ROOT, "bin", "ruby3.3")] },
+                 build_ruby: nil, includes: ["/usr/include", "/usr/include/x86_64-linux-gnu"],
+                 libc: "/lib/x86_64-linux-gnu/libc.so.6"),
+    # Cross-built on the host from Debian's arm64 Ruby 3.1 and the
+    # libc6-dev-arm64-cross headers.
+    Platform.new(name: "aarch64-linux", rust_target: "aarch64-unknown-linux-gnu",
+                 rubies: { "3.1" => [] }, build_ruby: ARM64_RUBY, includes: ["/usr/aarch64-linux-gnu/include"],
+                 libc: "/usr/aarch64-linux-gnu/lib/libc.so.6")
+  ].to_h { |platform| [platform.name, platform] }.freeze
 
   module_function
 
@@ -39,54 +93,33 @@ module NativeGem
     RUBY_VERSION[/\A\d+\.\d+/]
   end
 
-  # The stripped library for a Ruby minor version, as the gem ships it.
-  def library(minor)
-    File.join(STAGE, minor, LIBRARY)
-  end
-
   def library_in_gem(minor)
     File.join("lib", "daemon_controller", minor, LIBRARY)
   end
 
-  def cargo_target_dir(minor)
-    File.join(STAGE, "target-#{minor}")
+  # clang's own headers (stdarg.h and the like), which bindgen needs once
+  # cargo-zigbuild has pointed it away from the system's.
+  def clang_includes
+    Dir["/usr/lib/llvm-*/lib/clang/*/include"].max_by { |dir| dir[%r{llvm-(\d+)/}, 1].to_i }
   end
 
-  def built_for
-    "#{PLATFORM} with glibc #{GLIBC_BASELINE} or later"
-  end
-
-  # What the next minor version after the newest Ruby is: the gem's upper
-  # bound, so that RubyGems installs the source gem there instead.
-  def next_ruby_minor
-    major, minor = RUBIES.keys.max_by { |version| Gem::Version.new(version) }.split(".").map(&:to_i)
-    "#{major}.#{minor + 1}"
-  end
-
-  # The environment of `cargo zigbuild`: the tools on PATH, their caches in
-  # tmp/tools, and the C headers for rb-sys' bindgen (cargo-zigbuild points
-  # bindgen at Zig's own headers, which lack clang's and Ruby's includes).
-  def zigbuild_env
-    clang_includes = Dir["/usr/lib/llvm-*/lib/clang/*/include"].max_by do |dir|
-      dir[%r{llvm-(\d+)/}, 1].to_i
-    end
-    includes = [clang_includes, "/usr/include", "/usr/include/#{RUST_TARGET.sub("-unknown", "")}"].compact
+  # The environment that builds or checks the bindings for a platform: the
+  # tools on PATH, their caches in tmp/tools, the Ruby rb-sys reads and the
+  # C headers for bindgen.
+  def cross_env(platform, target_dir)
     {
       "PATH" => [File.join(ZIGBUILD, "ziglang"), File.join(ZIGBUILD, "bin"), ENV.fetch("PATH", "")].join(":"),
       "XDG_CACHE_HOME" => File.join(TOOLS, "cache"),
-      "RUBY" => RbConfig.ruby,
-      "CARGO_TARGET_DIR" => cargo_target_dir(ruby_minor),
-      "BINDGEN_EXTRA_CLANG_ARGS_#{RUST_TARGET}" => includes.map { |dir| "-I#{dir}" }.join(" ")
+      "RUBY" => platform.build_ruby || RbConfig.ruby,
+      "CARGO_TARGET_DIR" => target_dir,
+      "BINDGEN_EXTRA_CLANG_ARGS_#{platform.rust_target}" =>
+        [clang_includes, *platform.includes].compact.map { |dir| "-I#{dir}" }.join(" ")
     }
   end
 
-  def zigbuild_command
+  def zigbuild_command(platform)
     ["cargo", "zigbuild", "--release", "--locked", "-p", "daemon_controller",
-     "--target", "#{RUST_TARGET}.#{GLIBC_BASELINE}"]
-  end
-
-  def cargo_output(minor)
-    File.join(cargo_target_dir(minor), RUST_TARGET, "release", "libdaemon_controller.#{RbConfig::CONFIG["SOEXT"]}")
+     "--target", "#{platform.rust_target}.#{GLIBC_BASELINE}"]
   end
 
   # One entry of `objdump -T`: the symbol's name, whether the library
@@ -115,7 +148,7 @@ module NativeGem
   # version and not weakly (those resolve only on a glibc that has them, at
   # their first call). `libc` is the build machine's C library, which names
   # them.
-  def glibc_problems(path, baseline: GLIBC_BASELINE, libc: "/lib/#{RUST_TARGET.sub("-unknown", "")}/libc.so.6")
+  def glibc_problems(path, libc:, baseline: GLIBC_BASELINE)
     symbols = dynamic_symbols(path)
     newest = Gem::Version.new(baseline)
     newer = symbols.select { |symbol| symbol.version && Gem::Version.new(symbol.version[/[\d.]+/]) > newest }
@@ -125,6 +158,37 @@ module NativeGem
     end
     newer.map { |symbol| "#{symbol.name} needs #{symbol.version}, newer than glibc #{baseline}" } +
       unversioned.map { |symbol| "#{symbol.name} is imported from the C library without a version" }
+  end
+
+  # Builds the platform's gem into pkg/ from the libraries built for it:
+  # the source gem's files without the Rust sources and the extension, a
+  # library per Ruby, and what the gem was built for.
+  def package(platform)
+    gem_root = File.join(STAGE, platform.name, "gem")
+    FileUtils.rm_rf(gem_root)
+    # A copy: RubyGems caches what it loads, and this one is changed below.
+    spec = Dir.chdir(ROOT) { Gem::Specification.load("daemon_controller.gemspec") }.dup
+    sources = spec.files.reject do |file|
+      file.start_with?("ext/") || File.basename(file).start_with?("Cargo") || file.end_with?(".rs")
+    end
+    sources += OPTIONAL_FILES.select { |file| File.file?(File.join(ROOT, file)) }
+    copies = sources.to_h { |file| [File.join(ROOT, file), file] }
+    platform.rubies.each_key { |minor| copies[platform.library(minor)] = library_in_gem(minor) }
+    copies.each do |from, to|
+      FileUtils.mkdir_p(File.join(gem_root, File.dirname(to)))
+      FileUtils.cp(from, File.join(gem_root, to))
+    end
+    File.write(File.join(gem_root, BUILT_FOR), "#{platform.built_for}\n")
+
+    spec.platform = Gem::Platform.new(platform.name)
+    spec.files = copies.values + [BUILT_FOR]
+    spec.extensions = []
+    spec.required_ruby_version = [">= #{platform.rubies.keys.min}", "< #{platform.next_ruby_minor}.dev"]
+    file_name = Dir.chdir(gem_root) { Gem::Package.build(spec) }
+    FileUtils.mkdir_p(PKG_DIR)
+    FileUtils.mv(File.join(gem_root, file_name), PKG_DIR)
+    puts "gem: pkg/#{file_name}, #{size(File.join(PKG_DIR, file_name))}, " \
+         "for Ruby #{platform.rubies.keys.join(", ")} on #{platform.built_for}"
   end
 
   def size(path)
