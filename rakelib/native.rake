@@ -5,6 +5,8 @@ require "rubygems/package"
 require_relative "native_gem"
 
 namespace :native do
+  all_platforms = NativeGem::PLATFORMS.merge(NativeGem::MUSL.name => NativeGem::MUSL)
+
   desc "Install cargo-zigbuild and Zig (from PyPI) into tmp/tools/, unless they are there"
   task :tools do
     next if File.executable?(File.join(NativeGem::ZIGBUILD, "bin", "cargo-zigbuild"))
@@ -16,7 +18,7 @@ namespace :native do
   desc "Add the Rust standard library of every platform gem's target (rustup), unless it is there"
   task :rust_targets do
     installed = `rustup target list --installed`.split
-    missing = NativeGem::PLATFORMS.each_value.map(&:rust_target) - installed
+    missing = all_platforms.each_value.map(&:rust_target) - installed
     sh "rustup", "target", "add", *missing unless missing.empty?
   end
 
@@ -48,9 +50,9 @@ namespace :native do
     chmod 0o755, NativeGem::ARM64_RUBY
   end
 
-  desc "Build the library for PLATFORM and this Ruby against glibc #{NativeGem::GLIBC_BASELINE} into tmp/native/"
+  desc "Build the library for PLATFORM and this Ruby (glibc: against #{NativeGem::GLIBC_BASELINE}) into tmp/native/"
   task :library, [:platform] => %i[tools rust_targets] do |_task, args|
-    platform = NativeGem::PLATFORMS.fetch(args.fetch(:platform))
+    platform = all_platforms.fetch(args.fetch(:platform))
     minor = NativeGem.ruby_minor
     Rake::Task["native:arm64_root"].invoke if platform.build_ruby == NativeGem::ARM64_RUBY
     sh NativeGem.cross_env(platform, platform.cargo_target_dir(minor)), *NativeGem.zigbuild_command(platform)
@@ -58,15 +60,12 @@ namespace :native do
     mkdir_p File.dirname(library)
     # Zig links release libraries stripped already: shipped as they are.
     cp platform.cargo_output(minor), library
-    problems = NativeGem.glibc_problems(library, libc: platform.libc)
-    if problems.any?
-      abort "#{library} would not load with glibc #{NativeGem::GLIBC_BASELINE}:\n  #{problems.join("\n  ")}"
-    end
-    puts "#{platform.name}, Ruby #{minor}: #{NativeGem.size(library)}, " \
-         "no symbol newer than glibc #{NativeGem::GLIBC_BASELINE}"
+    problems = NativeGem.load_problems(platform, library)
+    abort "#{library} would not load on #{platform.built_for}:\n  #{problems.join("\n  ")}" if problems.any?
+    puts "#{platform.name}, Ruby #{minor}: #{NativeGem.size(library)}, fits #{platform.built_for}"
   end
 
-  NativeGem::PLATFORMS.each_value do |platform|
+  all_platforms.each_value do |platform|
     desc "Build the #{platform.name} gem, with the library for Ruby #{platform.rubies.keys.join(" and ")}, into pkg/"
     task platform.name => :tools do
       mkdir_p NativeGem::STAGE

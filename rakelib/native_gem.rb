@@ -43,10 +43,22 @@ module NativeGem
   # holds a library for (minor version => the command prefix that runs
   # `rake` with that Ruby; empty for the host's), the Ruby whose
   # configuration rb-sys reads (nil: the one running the build), the C
-  # headers bindgen needs besides Ruby's, and the C library it links with.
+  # headers bindgen needs besides Ruby's, and the glibc it links with (nil
+  # for musl).
   Platform = Struct.new(:name, :rust_target, :rubies, :build_ruby, :includes, :libc, keyword_init: true) do
     def built_for
-      "#{name} with glibc #{GLIBC_BASELINE} or later"
+      libc ? "#{name} with glibc #{GLIBC_BASELINE} or later" : "#{name} (musl)"
+    end
+
+    # cargo-zigbuild's target: glibc ones name the baseline's version.
+    def zig_target
+      libc ? "#{rust_target}.#{GLIBC_BASELINE}" : rust_target
+    end
+
+    # A Rust musl target links statically unless told otherwise, and a
+    # static C library makes no shared library.
+    def rustflags
+      libc ? nil : "-C target-feature=-crt-static"
     end
 
     # The stripped library for a Ruby minor version, as the gem ships it.
@@ -87,6 +99,13 @@ module NativeGem
                  libc: "/usr/aarch64-linux-gnu/lib/libc.so.6")
   ].to_h { |platform| [platform.name, platform] }.freeze
 
+  # Built and linked, never loaded: no musl Ruby can be had here (Debian
+  # builds none), so `rake native` leaves it out and nothing ships it. The
+  # host's Ruby 3.1 headers stand in for a musl Ruby's.
+  MUSL = Platform.new(name: "x86_64-linux-musl", rust_target: "x86_64-unknown-linux-musl",
+                      rubies: { "3.1" => [] }, build_ruby: nil,
+                      includes: ["/usr/include", "/usr/include/x86_64-linux-gnu"], libc: nil)
+
   module_function
 
   def ruby_minor
@@ -113,13 +132,26 @@ module NativeGem
       "RUBY" => platform.build_ruby || RbConfig.ruby,
       "CARGO_TARGET_DIR" => target_dir,
       "BINDGEN_EXTRA_CLANG_ARGS_#{platform.rust_target}" =>
-        [clang_includes, *platform.includes].compact.map { |dir| "-I#{dir}" }.join(" ")
+        [clang_includes, *platform.includes].compact.map { |dir| "-I#{dir}" }.join(" "),
+      "RUSTFLAGS" => [ENV.fetch("RUSTFLAGS", nil), platform.rustflags].compact.join(" ")
     }
   end
 
   def zigbuild_command(platform)
-    ["cargo", "zigbuild", "--release", "--locked", "-p", "daemon_controller",
-     "--target", "#{platform.rust_target}.#{GLIBC_BASELINE}"]
+    ["cargo", "zigbuild", "--release", "--locked", "-p", "daemon_controller", "--target", platform.zig_target]
+  end
+
+  # Why a library built for a platform would not load where the gem says
+  # it does: for glibc, what #glibc_problems finds; for musl, being static
+  # or needing glibc.
+  def load_problems(platform, path)
+    return glibc_problems(path, libc: platform.libc) if platform.libc
+
+    needed, = Open3.capture2e("readelf", "-d", path)
+    libraries = needed.scan(/\(NEEDED\)\s+Shared library: \[(.+?)\]/).flatten
+    problems = libraries.grep(/\Alibc\.so\.6\z|\Ald-linux/).map { |library| "needs glibc's #{library}" }
+    problems << "links no C library dynamically" unless libraries.include?("libc.so")
+    problems
   end
 
   # One entry of `objdump -T`: the symbol's name, whether the library

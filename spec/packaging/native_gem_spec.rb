@@ -194,6 +194,23 @@ RSpec.describe "Packaging", packaging: true do
     end
   end
 
+  describe "the musl gem (rake native:x86_64-linux-musl), built but never loaded: no musl Ruby here" do
+    musl = NativeGem::MUSL
+
+    it "holds a library that links the C library dynamically and needs nothing from glibc" do
+      rake("native:#{musl.name}")
+      Gem::Package.new(musl.gem_path(version)).extract_files(work_dir)
+      library = File.join(work_dir, NativeGem.library_in_gem("3.1"))
+      expect(NativeGem.load_problems(musl, library)).to eq([])
+      expect(File.read(File.join(work_dir, NativeGem::BUILT_FOR))).to eq("x86_64-linux-musl (musl)\n")
+    end
+
+    it "would notice a library linked for glibc" do
+      expect(NativeGem.load_problems(musl, compiled_library))
+        .to include("needs glibc's libc.so.6", "links no C library dynamically")
+    end
+  end
+
   describe "the source gem (rake gem)" do
     it "still ships the Rust sources, the Cargo files and the extconf, and no library" do
       rake("gem")
