@@ -4,15 +4,18 @@
 # machines) its mkmf helper writes the Makefile; without it, a Makefile of
 # our own runs cargo and installs the library where RubyGems expects it.
 
-require "mkmf"
-require "rbconfig"
 require_relative "../../lib/daemon_controller/version"
 
+# Before anything else: on an older Ruby the build would fail later with
+# errors from deep inside the Ruby bindings.
 if Gem::Version.new(RUBY_VERSION) < Gem::Version.new(DaemonController::MINIMUM_RUBY_VERSION)
   abort "daemon_controller #{DaemonController::VERSION_STRING} needs Ruby " \
         "#{DaemonController::MINIMUM_RUBY_VERSION} or later; this is Ruby #{RUBY_VERSION}. " \
         "Its Rust extension does not build for older Rubies."
 end
+
+require "mkmf"
+require "rbconfig"
 
 TARGET = "daemon_controller/daemon_controller"
 
