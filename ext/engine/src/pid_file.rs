@@ -321,11 +321,15 @@ impl PidFile {
         true
     }
 
-    /// Records the identity of the daemon the file names, if it runs and
-    /// the file has no record for it yet: called once a start succeeded.
+    /// Records the identity of the daemon the file names, if it runs, is
+    /// not refused, and the file has no record for it yet: called once a
+    /// start succeeded.
     pub fn record_identity(&self) {
-        if let Ok(Some(content)) = self.read() {
-            if let Some((pid, Liveness::Running)) = content.liveness() {
+        let Ok(Some(content)) = self.read() else {
+            return;
+        };
+        if let Some((pid, Liveness::Running)) = content.liveness() {
+            if self.refusal(&content).is_none() {
                 self.record(pid, &content);
             }
         }
