@@ -97,7 +97,8 @@ RSpec.describe "exe/daemon_controller" do
       blocked = File.join(tmpdir, "a-file", "tmp")
       result = run_cli("start", *cli_flags, "--pid-file", File.join(blocked, "daemon.pid"))
       expect(result).to have_attributes(
-        status: 1, stdout: "", stderr: "#{cannot("start")}cannot create directory #{blocked}: #{File.dirname(blocked)} is not a directory\n"
+        status: 1, stdout: "",
+        stderr: "#{cannot("start")}cannot create directory #{blocked}: #{File.dirname(blocked)} is not a directory\n"
       )
       expect(File.exist?(track_file)).to be(false) # nothing was started
     end

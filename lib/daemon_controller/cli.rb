@@ -144,7 +144,6 @@ class DaemonController
 
     # Runs one command line and returns the exit status.
     def run(argv)
-      reset
       command, options = parse_arguments(argv)
       return show_help(@parser, command) if @help
       return show_version if @version
@@ -160,6 +159,7 @@ class DaemonController
     # The command and the options for DaemonController.new that `argv`
     # gives (no options for --help and --version).
     def parse_arguments(argv)
+      reset
       @parser = option_parser
       refuse_abbreviations(@parser, argv)
       command, *extra = @parser.permute(argv)
@@ -247,7 +247,7 @@ class DaemonController
     rescue ArgumentError, TypeError => e
       # The library's own checks of a value (an unknown signal name, say),
       # which name the option as Ruby does: name it as the user typed it.
-      raise UsageError, e.message.gsub(/option :(\w+)/) { @sources.fetch(Regexp.last_match(1).to_sym, Regexp.last_match(0)) }
+      raise UsageError, e.message.gsub(/option :(\w+)/) { |ruby_name| @sources.fetch(Regexp.last_match(1).to_sym, ruby_name) }
     end
 
     # ---- start's checks and cleanup ----------------------------------------

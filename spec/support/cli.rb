@@ -61,6 +61,7 @@ module CliSpecHelper
   # returns the exit status and everything written to the terminal (stdout
   # and stderr together).
   def run_cli_on_terminal(*args, env: {})
+    result = nil
     PTY.spawn(env, *cli_command_line(*args)) do |terminal, _input, pid|
       output = +""
       Timeout.timeout(TIME_LIMIT) do
@@ -69,7 +70,8 @@ module CliSpecHelper
         nil
       end
       _, status = Process.wait2(pid)
-      CliResult.new(status.exitstatus, output, nil)
+      result = CliResult.new(status.exitstatus, output, nil)
     end
+    result
   end
 end

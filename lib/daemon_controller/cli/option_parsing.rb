@@ -262,8 +262,8 @@ class DaemonController
         spelt_as_flag = config_keys.find do |name, row|
           name.to_s == key.tr("-", "_") || row[:flag]&.split&.first&.sub("[no-]", "") == "--#{key}"
         end
-        guesses = spelt_as_flag ? [spelt_as_flag.first] : DidYouMean::SpellChecker.new(dictionary: config_keys.keys)
-                                                                                     .correct(key)
+        guesses = [spelt_as_flag&.first].compact
+        guesses = DidYouMean::SpellChecker.new(dictionary: config_keys.keys).correct(key) if guesses.empty?
         guesses.empty? ? "#{source}: unknown option" : "#{source}: unknown option (did you mean #{guesses.join(", ")}?)"
       end
 
