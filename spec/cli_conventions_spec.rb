@@ -19,7 +19,6 @@ CLI_FLAG_VALUES = {
 RSpec.describe "exe/daemon_controller conventions" do
   include CliSpecHelper
 
-
   # What the tool makes of a command line; the options every command may
   # need come first, in both forms, so that the flag under test decides.
   def parse(command, *argv)

@@ -247,7 +247,9 @@ class DaemonController
     rescue ArgumentError, TypeError => e
       # The library's own checks of a value (an unknown signal name, say),
       # which name the option as Ruby does: name it as the user typed it.
-      raise UsageError, e.message.gsub(/option :(\w+)/) { |ruby_name| @sources.fetch(Regexp.last_match(1).to_sym, ruby_name) }
+      raise UsageError, e.message.gsub(/option :(\w+)/) { |ruby_name|
+                          @sources.fetch(Regexp.last_match(1).to_sym, ruby_name)
+                        }
     end
 
     # ---- start's checks and cleanup ----------------------------------------
