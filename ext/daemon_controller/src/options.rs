@@ -2,6 +2,7 @@
 //! 1.x callers pass) into the engine's settings and the Ruby values the
 //! controller keeps. Every type is checked here, at construction.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use daemon_controller_engine::controller::Settings;
 use daemon_controller_engine::http::HttpTarget;
 use daemon_controller_engine::lock_file::{absolute_path, LockFile};
 use daemon_controller_engine::pid_file::PidFile;
+use daemon_controller_engine::ping_schedule::PingCost;
 use magnus::gc::Marker;
 use magnus::prelude::*;
 use magnus::r_hash::ForEach;
@@ -120,6 +122,26 @@ pub enum PingCommand {
     /// Up once the program sends READY=1 on its NOTIFY_SOCKET.
     Notify,
     Callable(Opaque<Value>),
+}
+
+impl PingCommand {
+    /// Connection attempts are cheap; programs and Ruby code may not be.
+    fn cost(&self) -> PingCost {
+        match self {
+            PingCommand::Tcp { .. }
+            | PingCommand::Unix(_)
+            | PingCommand::Http(_)
+            | PingCommand::Notify => PingCost::Cheap,
+            PingCommand::Command(_) | PingCommand::Callable(_) => PingCost::Expensive,
+        }
+    }
+
+    fn socket(&self) -> Option<PathBuf> {
+        match self {
+            PingCommand::Unix(path) => Some(PathBuf::from(std::ffi::OsStr::from_bytes(path))),
+            _ => None,
+        }
+    }
 }
 
 /// Everything a controller was constructed with.
@@ -489,7 +511,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
             .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
             .unwrap_or_default(),
     };
-    let settings = Settings {
+    let mut settings = Settings {
         identifier,
         pid_file: PidFile::new(pid_file),
         log_file,
@@ -498,6 +520,10 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         stop_timeout: options.timeout("stop_timeout")?,
         log_file_activity_timeout: options.timeout("log_file_activity_timeout")?,
         ping_interval,
+        // Both come from the ping command, which is checked later, in the
+        // order that decides which of several bad options is reported.
+        ping_cost: PingCost::Cheap,
+        ping_socket: None,
         stop_signal: options.stop_signal()?,
         has_stop_command: stop_command.is_some(),
         dont_stop_if_pid_file_invalid: options.truthy("dont_stop_if_pid_file_invalid"),
@@ -510,11 +536,15 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
             "option :make_pid_file needs daemonize_for_me: true (the program must not daemonize itself)",
         ));
     }
+    let start_command = options.start_command(mandatory("start_command"))?;
+    let ping_command = options.ping_command(mandatory("ping_command"))?;
+    settings.ping_cost = ping_command.cost();
+    settings.ping_socket = ping_command.socket();
     Ok(Config {
         settings,
         lock_file: LockFile::new(absolute_path(&lock_file)),
-        start_command: options.start_command(mandatory("start_command"))?,
-        ping_command: options.ping_command(mandatory("ping_command"))?,
+        start_command,
+        ping_command,
         stop_command,
         restart_command: options.optional_string("restart_command")?,
         before_start: options.callable("before_start")?,

@@ -17,6 +17,7 @@ use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
 use crate::messages::{Exit, Report};
 use crate::pid_file::PidFile;
+use crate::ping_schedule::{PingCost, PingSchedule};
 use crate::process::{self, Liveness};
 use crate::wait::{earliest, Backoff, Events};
 
@@ -38,6 +39,9 @@ pub struct Settings {
     pub stop_timeout: Option<Duration>,
     pub log_file_activity_timeout: Option<Duration>,
     pub ping_interval: Duration,
+    pub ping_cost: PingCost,
+    /// A Unix-socket ping's socket: its appearance wakes the ping wait.
+    pub ping_socket: Option<PathBuf>,
     /// With the "SIG" prefix, e.g. "SIGTERM".
     pub stop_signal: String,
     pub has_stop_command: bool,
@@ -304,11 +308,13 @@ pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failur
     }
     let log = LogWatch::snapshot(&settings.log_file);
     settings.pid_file.delete();
+    let started = Instant::now();
     let deadline = deadline_after(settings.start_timeout);
     let _scope = DeadlineScope::enter(seams, deadline);
     Start {
         flow: Flow { settings, seams },
         log,
+        started,
         deadline,
     }
     .run()
@@ -317,6 +323,7 @@ pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failur
 struct Start<'a, S: StubPoints> {
     flow: Flow<'a, S>,
     log: LogWatch,
+    started: Instant,
     deadline: Option<Instant>,
 }
 
@@ -497,14 +504,20 @@ impl<S: StubPoints> Start<'_, S> {
     }
 
     /// Waits for the PID file, then for a successful ping or the daemon's
-    /// exit, woken by file and exit events and bounded by timers.
+    /// exit, woken by file and exit events and bounded by timers. Nothing is
+    /// watched until the first wait: a daemon that is up at once costs no
+    /// watches and no thread.
     fn wait_until_ready(&mut self) -> Result<(), Unready<S::Error>> {
         let seams = self.flow.seams;
         let settings = self.flow.settings;
         let mut activity = Activity::new(settings.log_file_activity_timeout);
-        let mut events = Events::new();
-        events.watch_directory_of(settings.pid_file.path());
-        events.watch_directory_of(&settings.log_file);
+        let mut events: Option<Events> = None;
+        let watch_files = || {
+            let mut events = Events::new();
+            events.watch_directory_of(settings.pid_file.path());
+            events.watch_directory_of(&settings.log_file);
+            events
+        };
         loop {
             self.check_time(&mut activity)?;
             if self.checked(seams.pid_file_available())? {
@@ -512,40 +525,60 @@ impl<S: StubPoints> Start<'_, S> {
             }
             let next_check = Some(Instant::now() + PID_FILE_CHECK_INTERVAL);
             let wake = earliest([next_check, self.deadline, activity.expiry()]);
+            let events = events.get_or_insert_with(watch_files);
             self.checked(seams.blocking(|| events.wait(wake)))?;
         }
         seams.debug(|| "PID file available; pinging".to_owned());
-        // Besides the daemon's exit, file activity (a daemon logging that it
-        // is ready, say) wakes the wait for an early ping.
-        if let Ok(Some(pid)) = settings.pid_file.read_pid() {
-            events.watch_exit(pid);
-        }
-        if let Some(fd) = seams.readiness_fd() {
-            events.watch_readable(fd);
-        }
-        let mut backoff = Backoff::new(settings.ping_interval);
-        // Pings that events brought forward back off as well, so that a
-        // daemon logging each failed ping cannot drive pings ever faster.
+        let schedule = PingSchedule::new(
+            settings.ping_cost,
+            settings.ping_interval,
+            self.started,
+            Instant::now(),
+        );
+        // Pings that events brought forward back off, so that a daemon
+        // logging each failed ping cannot drive pings ever faster.
         let mut event_backoff = Backoff::new(settings.ping_interval);
         let mut woke_by_event = false;
+        let mut watching_daemon = false;
         loop {
             self.check_time(&mut activity)?;
-            let pinged_at = Instant::now();
+            let began = Instant::now();
             if self.checked(seams.run_ping_command())? {
                 return Ok(());
             }
+            let ended = Instant::now();
             if !self.checked(seams.daemon_is_running())? {
                 seams.debug(|| "Daemon exited before answering pings".to_owned());
                 return Ok(());
             }
-            let gap = match woke_by_event {
-                true => event_backoff.next_delay(),
-                false => Backoff::FIRST,
-            };
-            self.checked(seams.blocking(|| crate::wait::sleep_until(pinged_at + gap)))?;
-            let next_ping = Some(pinged_at + backoff.next_delay());
+            let events = events.get_or_insert_with(watch_files);
+            if !watching_daemon {
+                self.watch_daemon(events);
+                watching_daemon = true;
+            }
+            if woke_by_event {
+                let gap = event_backoff.next_delay();
+                self.checked(seams.blocking(|| crate::wait::sleep_until(began + gap)))?;
+            }
+            let next_ping = Some(schedule.next_ping(began, ended));
             let wake = earliest([next_ping, self.deadline, activity.expiry()]);
             woke_by_event = self.checked(seams.blocking(|| events.wait(wake)))?;
+        }
+    }
+
+    /// Besides file activity (a daemon logging that it is ready, say), the
+    /// daemon's exit, its readiness message and its socket appearing wake
+    /// the ping wait for an early ping.
+    fn watch_daemon(&self, events: &mut Events) {
+        let settings = self.flow.settings;
+        if let Ok(Some(pid)) = settings.pid_file.read_pid() {
+            events.watch_exit(pid);
+        }
+        if let Some(fd) = self.flow.seams.readiness_fd() {
+            events.watch_readable(fd);
+        }
+        if let Some(socket) = &settings.ping_socket {
+            events.watch_directory_of(socket);
         }
     }
 }

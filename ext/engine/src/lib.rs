@@ -11,6 +11,7 @@ pub mod messages;
 pub mod notify;
 pub mod pid_file;
 pub mod ping;
+pub mod ping_schedule;
 pub mod process;
 pub mod spawn;
 pub mod wait;

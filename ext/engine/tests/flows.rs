@@ -18,6 +18,7 @@ use daemon_controller_engine::controller::{
 use daemon_controller_engine::lock_file::LockKind;
 use daemon_controller_engine::messages::Exit;
 use daemon_controller_engine::pid_file::PidFile;
+use daemon_controller_engine::ping_schedule::PingCost;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -271,6 +272,8 @@ fn settings(scratch: &Scratch) -> Settings {
         stop_timeout: limit,
         log_file_activity_timeout: None,
         ping_interval: Duration::from_millis(5),
+        ping_cost: PingCost::Cheap,
+        ping_socket: None,
         stop_signal: "SIGTERM".to_owned(),
         has_stop_command: false,
         dont_stop_if_pid_file_invalid: false,
