@@ -227,6 +227,15 @@ RSpec.describe "exe/daemon_controller conventions" do
       expect(process_alive?(read_pid_file)).to be(true)
     end
 
+    it "runs the commands in --chdir DIR" do
+      app = File.join(tmpdir, "app")
+      Dir.mkdir(app)
+      start = "pwd > started-in && #{daemon_command(*standard_flags)}"
+      expect(run_cli("start", *cli_flags, "--start-command", start, "--chdir=#{app}"))
+        .to have_attributes(status: 0, stderr: "")
+      expect(File.read(File.join(app, "started-in"))).to eq("#{app}\n")
+    end
+
     it "shows the last 20 lines of the output and of the log, and where the full log is" do
       command = "seq 1 30000; seq 1 40000 >> #{log_file.shellescape}; exit 3"
       result = run_cli("start", *cli_flags, "--start-command", command)

@@ -87,6 +87,8 @@ RSpec.describe "exe/daemon_controller" do
       expect(result.status).to eq(5)
       expect(result.stderr).to start_with(cannot("start"))
       expect(result.stderr).to include("(timed out)\n")
+      expect(result.stderr)
+        .to match(/^waited \d+\.\d s for the ping tcp:127\.0\.0\.1:#{port}; last ping: no connection; sent SIGTERM$/)
       expect(took).to be < 4
       tracked = File.read(track_file).split.map(&:to_i)
       expect(tracked.none? { |pid| process_alive?(pid) }).to be(true)
