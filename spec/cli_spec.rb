@@ -75,6 +75,18 @@ RSpec.describe "exe/daemon_controller" do
       expect(result.stderr).not_to match(/\.rb:\d+:in /) # no backtrace
     end
 
+    {
+      [] => "(exited with status 1)",
+      ["--crash-signal", "KILL"] => "(terminated with signal SIGKILL)"
+    }.each do |crash, ending|
+      it "reports how a --foreground program that died before answering ended: #{ending}" do
+        program = daemon_command(*standard_flags, "--no-daemonize", "--no-pid-file", "--crash-before-listen", *crash)
+        result = run_cli("start", *cli_flags, "--start-command", program, "--foreground")
+        expect(result).to have_attributes(status: 4, stdout: "")
+        expect(result.stderr).to include("crashing, as instructed\n#{ending}\nfull log: #{log_file}\n")
+      end
+    end
+
     it "prints the library's message exactly: the command's output and how it exited" do
       result = run_cli("start", *cli_flags("--message-before-log", "bad config line 3", "--exit-before-fork", "3"))
       expect(result).to have_attributes(status: 4, stdout: "",

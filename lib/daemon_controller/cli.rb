@@ -9,6 +9,7 @@
 
 require "daemon_controller"
 require "did_you_mean"
+require "fiddle"
 require "fileutils"
 require "json"
 require "optparse"
@@ -202,6 +203,7 @@ class DaemonController
     def start(controller, identifier)
       make_parent_directories
       refuse_if_ping_answers(controller)
+      adopt_orphans
       stopping_on_interrupt(controller) { with_status_line { controller.start } }
       say("started #{identifier} (PID #{controller.pid})") if @verbose
       exit_code(:success)
@@ -221,6 +223,7 @@ class DaemonController
 
     def restart(controller, identifier)
       make_parent_directories
+      adopt_orphans
       stopping_on_interrupt(controller) { with_status_line { controller.restart } }
       say("restarted #{identifier} (PID #{controller.pid})") if @verbose
       exit_code(:success)
@@ -278,6 +281,24 @@ class DaemonController
 
       raise PingAlreadyAnswers, "#{ping_text} already answers, but #{@options[:pid_file]} names no running " \
                                 "daemon: another program holds the address. Nothing was started."
+    end
+
+    # prctl(2)'s option (Linux) that makes the orphans of our descendants
+    # our children.
+    PR_SET_CHILD_SUBREAPER = 36
+
+    # A program run with --foreground is detached: once its start command
+    # has exited, only its new parent can learn how it ended. As that
+    # parent, the tool lets the library reap a program that dies before it
+    # answers and put its exit status or signal in the report. Where there
+    # is no prctl, init adopts it and the report cannot say.
+    def adopt_orphans
+      long = Fiddle::TYPE_LONG
+      prctl = Fiddle::Function.new(Fiddle::Handle::DEFAULT["prctl"], [Fiddle::TYPE_INT, long, long, long, long],
+                                   Fiddle::TYPE_INT)
+      prctl.call(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    rescue Fiddle::DLError
+      nil
     end
 
     # Ctrl-C during a start stops what was started, so that no orphan is

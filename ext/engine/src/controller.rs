@@ -340,6 +340,7 @@ pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failur
         started,
         deadline,
         waiting_for: Waiting::StartCommand,
+        daemon: None,
         signals_sent: Vec::new(),
     }
     .run()
@@ -351,6 +352,9 @@ struct Start<'a, S: StubPoints> {
     started: Instant,
     deadline: Option<Instant>,
     waiting_for: Waiting,
+    /// The PID the PID file named once it was available, to reap the daemon
+    /// if it dies (the running check deletes a stale file).
+    daemon: Option<i32>,
     /// Sent to end what was started, when the start timed out.
     signals_sent: Vec<&'static str>,
 }
@@ -416,10 +420,24 @@ impl<S: StubPoints> Start<'_, S> {
                 }
                 match seams.run_ping_command() {
                     Ok(true) => self.check_daemon_runs(output),
-                    Ok(false) => Err(Failure::Start(self.report(output, None, false, None))),
+                    Ok(false) => Err(Failure::Start(self.died_report(output))),
                     Err(e) => self.timed_out_or(e, |start| start.abort(output)),
                 }
             }
+        }
+    }
+
+    /// The daemon died before answering. How it ended is known where it is
+    /// our child: a host that is a child subreaper (the command-line tool)
+    /// adopts a daemon whose start command has exited, and reaps it here.
+    fn died_report(&self, output: Option<String>) -> Report {
+        let reaped = self.daemon.and_then(|pid| match process::try_reap(pid) {
+            Ok(Some(Some(status))) => Some((pid, Exit::from_wait_status(status))),
+            _ => None,
+        });
+        match reaped {
+            Some((pid, exit)) => self.report(output, Some(exit), false, Some(pid)),
+            None => self.report(output, None, false, None),
         }
     }
 
@@ -608,6 +626,7 @@ impl<S: StubPoints> Start<'_, S> {
         }
         seams.debug(|| "PID file available; pinging".to_owned());
         self.waiting_for = Waiting::Ping;
+        self.daemon = settings.pid_file.read_pid().ok().flatten();
         let schedule = PingSchedule::new(
             settings.ping_cost,
             settings.ping_interval,

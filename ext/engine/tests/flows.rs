@@ -19,6 +19,7 @@ use daemon_controller_engine::lock_file::LockKind;
 use daemon_controller_engine::messages::{Exit, Report, Waited};
 use daemon_controller_engine::pid_file::PidFile;
 use daemon_controller_engine::ping_schedule::PingCost;
+use daemon_controller_engine::process::{self, Liveness};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -466,6 +467,27 @@ fn start_whose_ping_answers_while_the_daemon_is_gone_fails() {
     );
     // The check asks the host, not a stub point: the calls stay the contract's.
     assert_eq!(fake.calls(), calls_of_a_first_ping_that_succeeds());
+}
+
+#[test]
+fn start_whose_daemon_is_our_child_reports_how_it_ended() {
+    let scratch = Scratch::new();
+    let mut daemon = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let pid = daemon.id() as i32;
+    while process::liveness(pid, None) != Liveness::Gone {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut fake = Fake::new(&scratch);
+    fake.daemon_pid = Some(pid);
+    fake.pings = Script::new([Ok(false)]);
+    let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
+    let Failure::Start(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    assert_eq!(report.exit, Some(Exit::Status(3)));
+    assert_eq!(report.pid, Some(pid));
+    assert_eq!(report.to_string(), "(logs empty; exited with status 3)");
+    assert!(daemon.wait().is_err(), "the flow reaped it");
 }
 
 #[test]
