@@ -229,15 +229,10 @@ RSpec.describe "exe/daemon_controller conventions" do
 
     it "runs the README's foreground example as written, in a fresh directory" do
       skip "python3 is not installed" unless system("command -v python3 >/dev/null")
-      readme = File.read(File.join(CliSpecHelper::ROOT, "README.md"))
-      example = readme[/^daemon_controller start --foreground \\\n(?:  .*\n)+/] or raise "no such example"
+      example = readme_block(/^daemon_controller start --foreground \\\n/)[/^daemon_controller start --foreground \\\n(?:  .*\n)+/]
       fresh = File.join(tmpdir, "fresh")
-      bin = File.join(tmpdir, "bin")
-      [fresh, bin].each { |directory| Dir.mkdir(directory) }
-      File.write(File.join(bin, "daemon_controller"), "#!/bin/sh\nexec #{cli_command_line.shelljoin} \"$@\"\n")
-      File.chmod(0o755, File.join(bin, "daemon_controller"))
-      env = { "PATH" => "#{bin}:#{ENV.fetch("PATH")}" }
-      _, errors, status = Open3.capture3(env, "sh", "-c", example.gsub("8000", port.to_s), chdir: fresh)
+      Dir.mkdir(fresh)
+      errors, status = run_shell_with_tool(example.gsub("8000", port.to_s), chdir: fresh)
       begin
         expect(status.exitstatus).to eq(0), errors
         expect(File.stat(File.join(fresh, "tmp")).mode & 0o777).to eq(0o777 & ~File.umask)

@@ -57,6 +57,23 @@ module CliSpecHelper
     "printf '%s %s' \"$GREETING\" \"$NAME\" > #{path.shellescape} && #{daemon_command(*standard_flags)}"
   end
 
+  # Runs a shell script in `chdir` with `daemon_controller` on its PATH, as
+  # the README's examples are run; returns its output and status.
+  def run_shell_with_tool(script, chdir:)
+    bin = File.join(tmpdir, "bin")
+    FileUtils.mkdir_p(bin)
+    File.write(File.join(bin, "daemon_controller"), "#!/bin/sh\nexec #{cli_command_line.shelljoin} \"$@\"\n")
+    File.chmod(0o755, File.join(bin, "daemon_controller"))
+    Open3.capture2e({ "PATH" => "#{bin}:#{ENV.fetch("PATH")}" }, "sh", "-c", script, chdir: chdir)
+  end
+
+  # A code block of the README: the first whose text matches `pattern`.
+  def readme_block(pattern)
+    readme = File.read(File.join(ROOT, "README.md"))
+    readme.scan(/^```\w*\n(.*?)^```/m).flatten.find { |block| block.match?(pattern) } or
+      raise "the README has no code block matching #{pattern.inspect}"
+  end
+
   # Runs the tool on a pseudo-terminal, as a person at a terminal would;
   # returns the exit status and everything written to the terminal (stdout
   # and stderr together).
