@@ -229,7 +229,8 @@ RSpec.describe "exe/daemon_controller conventions" do
 
     it "runs the README's foreground example as written, in a fresh directory" do
       skip "python3 is not installed" unless system("command -v python3 >/dev/null")
-      example = readme_block(/^daemon_controller start --foreground \\\n/)[/^daemon_controller start --foreground \\\n(?:  .*\n)+/]
+      command = /^daemon_controller start --foreground \\\n(?:  .*\n)+/
+      example = readme_block(command)[command]
       fresh = File.join(tmpdir, "fresh")
       Dir.mkdir(fresh)
       errors, status = run_shell_with_tool(example.gsub("8000", port.to_s), chdir: fresh)
