@@ -242,7 +242,9 @@ RSpec.describe "exe/daemon_controller" do
         expect(result.stdout).to start_with("Usage: daemon_controller COMMAND [OPTIONS]\n")
         expect(result.stdout).to include("start", "stop", "restart", "status", "pid", "Exit status:",
                                          "--start-command CMD", "--ping PING", "tcp:HOST:PORT", "--config FILE",
-                                         "keep_ios", "  64  usage error")
+                                         "keep_ios", "  64  usage error", "--flag=VALUE", "--ok-if-running",
+                                         "--keep-on-interrupt", "--json", "--quiet", "--chdir DIR",
+                                         "  8   start: something already answers --ping")
         expect(result.stdout.lines.map { |line| line.chomp.size }.max).to be <= 80
       end
     end

@@ -89,7 +89,8 @@ class DaemonController
           file is left in place); "not running", 3; unknown (the PID file
           cannot be read), 4. Reads the PID file under the shared lock, or
           without it when the lock file cannot be opened (--verbose says so).
-          --json prints one JSON object instead.
+          --json prints one JSON object instead. LSB's 2 ("dead, but the lock
+          file exists") is not used: the lock file is never deleted.
         TEXT
       ),
       "pid" => Command.new(
