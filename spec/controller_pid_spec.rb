@@ -150,7 +150,7 @@ RSpec.describe DaemonController, "#pid and #running?" do
 
     describe "PID reuse" do
       it "is false when the process started long after the PID file was written " \
-         "(the file is removed and the process not signalled)" do
+         "(the file is removed and the process not signalled)", :process_table do
         sleeper = pid_file_naming_a_reused_pid
         allow(Process).to receive(:kill).and_call_original
         expect(controller.running?).to be(false)
@@ -168,7 +168,8 @@ RSpec.describe DaemonController, "#pid and #running?" do
         expect(File.exist?(pid_file)).to be(true)
       end
 
-      it "never takes a kernel thread for the daemon (a PID file naming one is stale; stop signals nothing)" do
+      it "never takes a kernel thread for the daemon (a PID file naming one is stale; stop signals nothing)",
+         :process_table do
         kernel_thread = Dir.children("/proc").grep(/\A\d+\z/).map(&:to_i).find do |pid|
           stat = File.read("/proc/#{pid}/stat") rescue nil # rubocop:disable Style/RescueModifier
           stat && stat[(stat.rindex(")") + 2)..].split[6].to_i & 0x200000 != 0

@@ -51,6 +51,25 @@ RSpec.describe DaemonController, "readiness pings" do
       controller.stop
     end
 
+    it "binds a socket path that fits every platform's socket address (103 bytes) under a long TMPDIR" do
+      long_tmpdir = File.join(tmpdir, "a-temporary-directory-as-long-as-some-systems-give" * 2)
+      Dir.mkdir(long_tmpdir)
+      controller = readiness_controller(["--ready-after", "0"], ping_command: [:notify])
+      original = ENV.fetch("TMPDIR", nil)
+      begin
+        ENV["TMPDIR"] = long_tmpdir
+        controller.start
+      ensure
+        ENV["TMPDIR"] = original
+      end
+      socket = File.read(log_file)[%r{notify socket: (/\S+)}, 1]
+      expect(socket.bytesize).to be <= 103
+      expect(socket).to start_with("/tmp/")
+      expect(File.exist?(socket)).to be(false)
+      expect(Dir.children(long_tmpdir)).to eq([])
+      controller.stop
+    end
+
     it "rejects arguments" do
       expect { DaemonController.new(**controller_options(ping_command: [:notify, "x"])) }
         .to raise_error(ArgumentError, /\[:notify\]/)
@@ -72,7 +91,7 @@ RSpec.describe DaemonController, "readiness pings" do
       controller.stop
     end
 
-    it "keeps to ping_interval when every failed ping makes the daemon log a line" do
+    it "keeps to ping_interval when every failed ping makes the daemon log a line", :file_events do
       controller = readiness_controller(["--http-port", port, "--http-status", 404, "--log-requests"],
                                         ping_command: [:http, url], ping_interval: 0.25, start_timeout: 1.5,
                                         log_file_activity_timeout: nil)

@@ -116,7 +116,7 @@ RSpec.describe DaemonController, "#start" do
       expect(process_alive?(read_pid_file)).to be(true)
     end
 
-    it "ignores a PID file that names a reused PID, without signalling that process" do
+    it "ignores a PID file that names a reused PID, without signalling that process", :process_table do
       sleeper = pid_file_naming_a_reused_pid
       allow(Process).to receive(:kill).and_call_original
       controller = new_controller

@@ -62,6 +62,22 @@ RSpec.describe DaemonController, "#stop and #restart" do
       expect(took).to be < 4
     end
 
+    it "gives up 10 seconds after a SIGKILL that did not remove the daemon, with a StopError naming it" do
+      controller = new_controller(["--ignore-sigterm"], stop_timeout: 0.2)
+      controller.start
+      daemon = read_pid_file
+      # A SIGKILL that does not take effect, as for a process stuck in the kernel.
+      allow(Process).to receive(:kill).with("SIGKILL", daemon).and_return(1)
+      took = elapsed do
+        expect { controller.stop }.to raise_error(DaemonController::StopError) { |error|
+          expect(error.message).to start_with("Process #{daemon} still exists 10 seconds after SIGKILL")
+          expect(error.pid).to eq(daemon)
+        }
+      end
+      expect(took).to be >= 10
+      expect(process_alive?(daemon)).to be(true)
+    end
+
     it "makes StopTimeout a TimeoutError" do
       controller = new_controller(["--ignore-sigterm"], stop_timeout: 0.3)
       controller.start
@@ -106,7 +122,7 @@ RSpec.describe DaemonController, "#stop and #restart" do
       expect(File.exist?(pid_file)).to be(false)
     end
 
-    it "does not signal a process whose PID was reused (PID file older than the process)" do
+    it "does not signal a process whose PID was reused (PID file older than the process)", :process_table do
       sleeper = pid_file_naming_a_reused_pid
       controller = new_controller
       expect { controller.stop }.not_to raise_error

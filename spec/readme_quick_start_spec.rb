@@ -19,7 +19,9 @@ RSpec.describe "The README's quick start" do
     expect(snippet.lines.size).to be <= 11
     check = "\nputs TCPSocket.new('127.0.0.1', #{port}).tap { |s| s.write(\"PING\\r\\n\") }.gets"
     script = snippet.sub(/^redis\.stop\n/, "require 'socket'#{check}\nredis.stop\n")
-    output, status = Open3.capture2e(RbConfig.ruby, "-I#{File.join(CliSpecHelper::ROOT, "lib")}", "-e", script)
+    # Redis writes its dump into its working directory when it stops.
+    output, status = Open3.capture2e(RbConfig.ruby, "-I#{File.join(CliSpecHelper::ROOT, "lib")}", "-e", script,
+                                     chdir: tmpdir)
     expect(status.success?).to be(true), output
     expect(output).to eq("+PONG\r\n")
     expect(port_open?).to be(false)

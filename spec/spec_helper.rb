@@ -32,6 +32,15 @@ RSpec.configure do |config|
   config.disable_monkey_patching!
   config.order = :defined
 
+  # Examples of what the portable platform layer does without: a process
+  # table (start times, kernel threads) and file events.
+  {
+    process_table: "the fallback platform layer reads no process table: no start time, no kernel-thread flag",
+    file_events: "the fallback platform layer has no file events: nothing brings a ping forward"
+  }.each do |tag, reason|
+    config.before(:each, tag) { skip reason if ENV["DAEMON_CONTROLLER_PLATFORM"] == "fallback" }
+  end
+
   config.after do
     kill_leftovers
     FileUtils.rm_rf(@tmpdir) if @tmpdir

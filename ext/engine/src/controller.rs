@@ -25,8 +25,14 @@ use crate::wait::{earliest, Backoff, Events};
 pub const PID_FILE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The longest pause between two checks while waiting for a process to exit
-/// (pidfds usually wake the wait much sooner).
+/// (exit watches usually wake the wait much sooner).
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a process may take to disappear after SIGKILL. Only a process
+/// stuck in the kernel (uninterruptible I/O) takes longer, or a zombie whose
+/// parent does not reap it where the process table cannot be read; neither
+/// is worth waiting for without end.
+pub const KILL_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -288,9 +294,9 @@ impl<S: StubPoints> Flow<'_, S> {
     }
 
     /// Ends a command we spawned that overran its deadline: SIGTERM, up to
-    /// `start_abort_timeout` to exit, then SIGKILL; reaps it, and deletes the
-    /// PID file if the command wrote its own PID there (a daemon that forked
-    /// in time wrote another one: it stays).
+    /// `start_abort_timeout` to exit, then SIGKILL and up to [`KILL_WAIT`];
+    /// reaps it, and deletes the PID file if the command wrote its own PID
+    /// there (a daemon that forked in time wrote another one: it stays).
     fn abort_direct_child(&self, pid: i32) -> Result<Vec<&'static str>, Failure<S::Error>> {
         if pid <= 0 {
             return Ok(Vec::new());
@@ -306,8 +312,8 @@ impl<S: StubPoints> Flow<'_, S> {
         Ok(signals)
     }
 
-    /// SIGTERM, up to `start_abort_timeout` for `gone`, then SIGKILL and
-    /// wait; returns the signals sent.
+    /// SIGTERM, up to `start_abort_timeout` for `gone`, then SIGKILL and up
+    /// to [`KILL_WAIT`]; returns the signals sent.
     fn terminate(
         &self,
         pid: i32,
@@ -319,7 +325,7 @@ impl<S: StubPoints> Flow<'_, S> {
             return Ok(vec!["SIGTERM"]);
         }
         self.kill_if_present("SIGKILL", pid)?;
-        self.wait_until_gone(Some(pid), None, gone)?;
+        self.wait_until_gone(Some(pid), deadline_after(Some(KILL_WAIT)), gone)?;
         Ok(vec!["SIGTERM", "SIGKILL"])
     }
 }
@@ -770,8 +776,27 @@ pub fn stop<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failure
             other => other.seam()?,
         }
     }
-    flow.wait_until_gone(victim, None, gone)?;
-    Err(Failure::StopTimeout(settings.identifier.clone()))
+    if flow.wait_until_gone(victim, deadline_after(Some(KILL_WAIT)), gone)? {
+        return Err(Failure::StopTimeout(settings.identifier.clone()));
+    }
+    Err(Failure::Stop(Report {
+        output: Some(survivor_message(victim)),
+        timed_out: true,
+        pid: victim,
+        ..Report::default()
+    }))
+}
+
+/// Why `stop` gives up on a process that SIGKILL did not remove.
+fn survivor_message(pid: Option<i32>) -> String {
+    let waited = KILL_WAIT.as_secs();
+    match pid {
+        Some(pid) => format!(
+            "Process {pid} still exists {waited} seconds after SIGKILL: stuck in the kernel, \
+             or exited and not reaped by its parent"
+        ),
+        None => format!("The daemon still runs {waited} seconds after SIGKILL"),
+    }
 }
 
 /// `connect`: calls `attempt` (the caller's block) under the shared lock;

@@ -11,6 +11,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::libc;
+use nix::poll::PollFlags;
 
 use crate::ping::{self, PackedAddress};
 use crate::wait;
@@ -158,7 +159,7 @@ fn ask(address: &PackedAddress, request: &[u8], deadline: Instant) -> io::Result
         match stream.write(&request[sent..]) {
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !wait_until_ready(&stream, libc::POLLOUT, deadline)? {
+                if !wait_until_ready(&stream, PollFlags::POLLOUT, deadline)? {
                     return Ok(false);
                 }
             }
@@ -181,7 +182,7 @@ fn ask(address: &PackedAddress, request: &[u8], deadline: Instant) -> io::Result
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !wait_until_ready(&stream, libc::POLLIN, deadline)? {
+                if !wait_until_ready(&stream, PollFlags::POLLIN, deadline)? {
                     return Ok(false);
                 }
             }
@@ -192,11 +193,7 @@ fn ask(address: &PackedAddress, request: &[u8], deadline: Instant) -> io::Result
 }
 
 /// Waits for `events` on the stream until the deadline, retrying EINTR.
-fn wait_until_ready(
-    stream: &TcpStream,
-    events: libc::c_short,
-    deadline: Instant,
-) -> io::Result<bool> {
+fn wait_until_ready(stream: &TcpStream, events: PollFlags, deadline: Instant) -> io::Result<bool> {
     loop {
         match wait::poll_for(&[stream.as_fd()], events, Some(deadline)) {
             Err(e) if crate::is_interrupted(&e) => {}

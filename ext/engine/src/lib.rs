@@ -14,6 +14,7 @@ pub mod ping;
 pub mod ping_schedule;
 pub mod process;
 pub mod spawn;
+pub mod sys;
 pub mod wait;
 
 use std::io;

@@ -16,14 +16,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix::libc;
-
 /// The largest message accepted, as systemd does (its NOTIFY_BUFFER_MAX):
 /// longer datagrams are dropped whole rather than read cut off.
 const MAX_MESSAGE: usize = 4096;
 /// How many directory names to try when one is taken, which only a name
 /// planted in advance by someone else makes happen.
 const DIRECTORY_ATTEMPTS: u32 = 8;
+/// The longest socket path that every platform binds: `sun_path` holds 104
+/// bytes on macOS and the BSDs (108 on Linux), the final NUL included.
+const MAX_SOCKET_PATH: usize = 103;
+/// Where the socket goes when the temporary directory's path is too long.
+const SHORT_BASE: &str = "/tmp";
 
 /// Distinguishes sockets bound by one process at the same instant.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -31,7 +34,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A bound notification socket and what its datagrams said so far.
 ///
 /// The socket file sits in a directory of its own under the temporary
-/// directory. The directory is created with mode 0700, so nobody can
+/// directory, or under `/tmp` where that would make the path too long for
+/// a socket address (a long TMPDIR, as macOS gives). The directory is created with mode 0700, so nobody can
 /// interfere while the socket is set up, and then opened to mode 0711 with
 /// the socket at 0666: a daemon that switches to another user (started by
 /// root, say) needs search permission on the directory and write permission
@@ -52,7 +56,7 @@ impl NotifySocket {
     /// Binds a nonblocking, close-on-exec datagram socket at a fresh path.
     pub fn bind() -> io::Result<NotifySocket> {
         let name = random_name()?;
-        let dir = create_private_directory()?;
+        let dir = create_private_directory(&name)?;
         let path = dir.join(name);
         match open(&dir, &path) {
             Ok(socket) => Ok(NotifySocket {
@@ -145,11 +149,12 @@ impl Drop for NotifySocket {
     }
 }
 
-/// Creates `<tmp>/dc-notify-<pid>-<counter>-<time>` with mode 0700. The
+/// Creates `<base>/dc-notify-<pid>-<counter>-<time>` with mode 0700, the
+/// base chosen so that the socket `name` inside fits a socket address. The
 /// directory must be new: one that already exists may belong to someone
 /// else, so its name is skipped.
-fn create_private_directory() -> io::Result<PathBuf> {
-    let base = std::env::temp_dir();
+fn create_private_directory(name: &str) -> io::Result<PathBuf> {
+    let preferred = std::env::temp_dir();
     let pid = std::process::id();
     let mut attempt = 0;
     loop {
@@ -158,7 +163,8 @@ fn create_private_directory() -> io::Result<PathBuf> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let dir = base.join(format!("dc-notify-{pid}-{counter}-{time:x}"));
+        let dir_name = format!("dc-notify-{pid}-{counter}-{time:x}");
+        let dir = base_for(&preferred, &dir_name, name).join(dir_name);
         match DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < DIRECTORY_ATTEMPTS => {
@@ -169,9 +175,20 @@ fn create_private_directory() -> io::Result<PathBuf> {
     }
 }
 
+/// `preferred` when `<preferred>/<dir_name>/<name>` fits a socket address on
+/// every platform, [`SHORT_BASE`] otherwise.
+fn base_for<'a>(preferred: &'a Path, dir_name: &str, name: &str) -> &'a Path {
+    let len = preferred.join(dir_name).join(name).as_os_str().len();
+    match len <= MAX_SOCKET_PATH {
+        true => preferred,
+        false => Path::new(SHORT_BASE),
+    }
+}
+
 /// Binds the socket and opens it and its directory to the daemon.
 fn open(dir: &Path, path: &Path) -> io::Result<UnixDatagram> {
-    // std binds with SOCK_CLOEXEC, so daemons spawned later do not inherit it.
+    // std makes the socket close-on-exec, so daemons spawned later do not
+    // inherit it.
     let socket = UnixDatagram::bind(path)?;
     socket.set_nonblocking(true)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o666))?;
@@ -179,23 +196,11 @@ fn open(dir: &Path, path: &Path) -> io::Result<UnixDatagram> {
     Ok(socket)
 }
 
-/// A socket name that other users cannot guess: 64 bits from getrandom(2).
+/// A socket name that other users cannot guess: 64 random bits.
 fn random_name() -> io::Result<String> {
     let mut bytes = [0u8; 8];
-    loop {
-        let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-        if got == bytes.len() as isize {
-            return Ok(format!("notify-{:016x}", u64::from_ne_bytes(bytes)));
-        }
-        let error = if got < 0 {
-            io::Error::last_os_error()
-        } else {
-            io::Error::other("getrandom(2) returned too few bytes")
-        };
-        if !crate::is_interrupted(&error) {
-            return Err(error);
-        }
-    }
+    crate::sys::random_bytes(&mut bytes)?;
+    Ok(format!("notify-{:016x}", u64::from_ne_bytes(bytes)))
 }
 
 #[cfg(test)]
@@ -308,6 +313,18 @@ mod tests {
         assert_ne!(first.path(), second.path());
         assert_ne!(first.path().parent(), second.path().parent());
         assert!(first.path().starts_with(std::env::temp_dir()));
+    }
+
+    #[test]
+    fn a_long_temporary_directory_gives_way_to_a_short_one() {
+        let dir_name = "dc-notify-4194304-18446744073709551615-187b1c9f3a6d2e40";
+        let name = "notify-0123456789abcdef";
+        let short = Path::new("/var/folders/x/T");
+        assert_eq!(base_for(short, dir_name, name), short);
+        let long = PathBuf::from(format!("/var/folders/{}/T", "x".repeat(40)));
+        assert_eq!(base_for(&long, dir_name, name), Path::new(SHORT_BASE));
+        let path = Path::new(SHORT_BASE).join(dir_name).join(name);
+        assert!(path.as_os_str().len() <= MAX_SOCKET_PATH);
     }
 
     #[test]

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::process::{self, Liveness};
+use crate::sys;
 
 #[derive(Clone, Debug)]
 pub struct PidFile {
     path: PathBuf,
-    /// The last PID found running, with a pidfd on it. While the file still
-    /// names it, unmodified, and the pidfd shows no exit, it still runs: one
-    /// poll instead of reading /proc.
+    /// The last PID found running, with an exit watch on it. While the file
+    /// still names it, unmodified, and the watch shows no exit, it still
+    /// runs: one poll instead of asking the process table.
     confirmed: Arc<Mutex<Option<Confirmed>>>,
 }
 
@@ -23,7 +24,7 @@ pub struct PidFile {
 struct Confirmed {
     pid: i32,
     modified: Option<SystemTime>,
-    pidfd: OwnedFd,
+    exit_watch: OwnedFd,
 }
 
 /// What a PID file held when it was read.
@@ -180,22 +181,22 @@ impl PidFile {
         slot.as_ref().is_some_and(|confirmed| {
             confirmed.pid == pid
                 && confirmed.modified == modified
-                && !process::has_exited(confirmed.pidfd.as_fd())
+                && !sys::has_exited(confirmed.exit_watch.as_fd())
         })
     }
 
     /// Whether `pid` runs and can have written the file; remembered if so.
-    /// The pidfd is opened first, so that it names the process checked.
+    /// The exit watch is opened first, so that it names the process checked.
     fn confirm(&self, pid: i32, modified: Option<SystemTime>) -> bool {
-        let pidfd = process::pidfd(pid);
+        let exit_watch = sys::exit_watch(pid);
         if process::liveness(pid, modified) != Liveness::Running {
             return false;
         }
-        if let (Some(pidfd), Ok(mut slot)) = (pidfd, self.confirmed.try_lock()) {
+        if let (Some(exit_watch), Ok(mut slot)) = (exit_watch, self.confirmed.try_lock()) {
             *slot = Some(Confirmed {
                 pid,
                 modified,
-                pidfd,
+                exit_watch,
             });
         }
         true

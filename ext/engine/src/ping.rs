@@ -4,10 +4,11 @@
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::libc;
+use nix::poll::PollFlags;
 
 use crate::{check, wait};
 
@@ -45,7 +46,7 @@ impl PackedAddress {
         for (slot, &byte) in address.sun_path.iter_mut().zip(path) {
             *slot = byte as libc::c_char;
         }
-        let len = mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+        let len = mem::offset_of!(libc::sockaddr_un, sun_path) + path.len() + 1;
         Ok(PackedAddress {
             domain: libc::AF_UNIX,
             bytes: as_bytes(&address)[..len].to_vec(),
@@ -102,14 +103,8 @@ pub(crate) fn connect_stream(
     address: &PackedAddress,
     deadline: Instant,
 ) -> io::Result<Option<OwnedFd>> {
-    let fd = check(unsafe {
-        libc::socket(
-            address.domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = crate::sys::stream_socket(address.domain)?;
+    let fd = socket.as_raw_fd();
     let outcome = loop {
         let connected = check(unsafe {
             libc::connect(
@@ -153,7 +148,7 @@ pub(crate) fn connect_stream(
 }
 
 fn poll_writable(socket: &OwnedFd, deadline: Instant) -> io::Result<bool> {
-    wait::poll_for(&[socket.as_fd()], libc::POLLOUT, Some(deadline))
+    wait::poll_for(&[socket.as_fd()], PollFlags::POLLOUT, Some(deadline))
 }
 
 fn socket_error(socket: &OwnedFd) -> io::Result<()> {

@@ -1,7 +1,7 @@
 //! Running commands the way Ruby's `Process.spawn(String)` does: directly
 //! when the string has no shell syntax (so the PID is the program's own),
 //! through `/bin/sh -c` otherwise; with stdin from /dev/null, output captured
-//! to an anonymous temporary file, other descriptors closed, and optionally
+//! to a private temporary file, other descriptors closed, and optionally
 //! detached into a new session.
 
 use std::env;
@@ -9,17 +9,16 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use nix::libc;
 
-use crate::{check, process, wait};
+use crate::{check, process, sys, wait};
 
 /// Where a command's standard output and error go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,47 +193,8 @@ impl CommandSpec<'_> {
     }
 }
 
-/// An unnamed file in the temporary directory for a command's output.
-fn output_file() -> io::Result<File> {
-    let dir = env::temp_dir();
-    let dir_c = std::ffi::CString::new(dir.into_os_string().into_vec())?;
-    let fd = unsafe {
-        libc::open(
-            dir_c.as_ptr(),
-            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
-            0o600,
-        )
-    };
-    if fd >= 0 {
-        return Ok(unsafe { File::from_raw_fd(fd) });
-    }
-    // Filesystems without O_TMPFILE: a named file, unlinked at once.
-    let mut attempt = 0u32;
-    loop {
-        let name: PathBuf = env::temp_dir().join(format!(
-            "daemon-output-{}-{}-{attempt}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |t| t.subsec_nanos())
-        ));
-        match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&name)
-        {
-            Ok(file) => {
-                let _ = std::fs::remove_file(&name);
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// The highest descriptor number to consider when close_range(2) is missing.
+/// The highest descriptor number to consider where descriptors are marked
+/// close-on-exec one by one.
 fn descriptor_limit() -> RawFd {
     let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
     RawFd::try_from(limit)
@@ -246,7 +206,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     let mut command = spec.build();
     let output = match spec.output {
         Output::Capture => {
-            let file = output_file()?;
+            let file = sys::private_file(&env::temp_dir())?;
             command
                 .stdin(Stdio::null())
                 .stdout(file.try_clone()?)
@@ -276,11 +236,18 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     if spec.output != Output::System {
         let keep: Vec<RawFd> = spec.keep_fds.iter().copied().filter(|&fd| fd > 2).collect();
         let limit = descriptor_limit();
+        let mark_cloexec = sys::cloexec_marker();
         let writer_fd = daemon_pid_writer.as_ref().map(|writer| writer.as_raw_fd());
-        // Runs in the forked child: only async-signal-safe calls.
+        // Runs in the forked child: only async-signal-safe calls. Every
+        // descriptor above 2 is marked close-on-exec, then the ones to keep
+        // are cleared (marking rather than closing keeps std's own
+        // exec-error pipe working).
         unsafe {
             command.pre_exec(move || {
-                close_other_descriptors(&keep, limit);
+                mark_cloexec(limit);
+                for &fd in &keep {
+                    libc::fcntl(fd, libc::F_SETFD, 0);
+                }
                 if let Some(writer_fd) = writer_fd {
                     libc::setsid();
                     match libc::fork() {
@@ -305,38 +272,15 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     Ok(Spawned {
         pid,
         output,
-        exit_fd: process::pidfd(pid),
+        exit_fd: sys::exit_watch(pid),
         daemon_pid_pipe,
     })
 }
 
 /// A close-on-exec pipe: (read end, write end).
 fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0; 2];
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
-}
-
-/// Marks every descriptor above 2 close-on-exec, then clears the flag on
-/// the ones to keep. (Marking rather than closing keeps std's own exec-error
-/// pipe working.)
-fn close_other_descriptors(keep: &[RawFd], limit: RawFd) {
-    unsafe {
-        let marked = libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-        if marked != 0 {
-            for fd in 3..limit {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
-        for &fd in keep {
-            libc::fcntl(fd, libc::F_SETFD, 0);
-        }
-    }
+    let (reader, writer) = sys::cloexec_pipe()?;
+    Ok((File::from(reader), File::from(writer)))
 }
 
 impl Spawned {
@@ -353,7 +297,7 @@ impl Spawned {
         }
         let mut backoff = wait::Backoff::new(std::time::Duration::from_millis(20));
         loop {
-            if process::child_has_exited(self.pid)? {
+            if process::child_has_exited(self.pid) {
                 return Ok(true);
             }
             let now = Instant::now();
@@ -449,8 +393,11 @@ mod tests {
     #[test]
     fn direct_commands_keep_their_pid() {
         let spawned = spawn(&capture("sleep 5")).unwrap();
-        let comm = std::fs::read_to_string(format!("/proc/{}/comm", spawned.pid())).unwrap();
-        assert_eq!(comm.trim(), "sleep");
+        let ps = Command::new("ps")
+            .args(["-o", "comm=", "-p", &spawned.pid().to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "sleep");
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(spawned.pid()),
             nix::sys::signal::SIGKILL,
@@ -485,7 +432,7 @@ mod tests {
     fn other_descriptors_are_closed_unless_kept() {
         let (reader, writer) = nix::unistd::pipe().unwrap();
         let kept = writer.as_raw_fd();
-        let script = format!("ls /proc/self/fd; [ -e /proc/self/fd/{kept} ] && echo kept");
+        let script = format!("ls /dev/fd; [ -e /dev/fd/{kept} ] && echo kept");
         let spec = CommandSpec {
             keep_fds: &[kept],
             ..capture(&script)

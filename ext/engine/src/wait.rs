@@ -1,57 +1,45 @@
-//! Event-driven waiting: poll(2) on pidfds (process exit) and an inotify
-//! descriptor (files appearing or changing), with a timer as the fallback.
+//! Event-driven waiting: poll(2) on the platform's exit watches (process
+//! exit) and file watch (files appearing or changing), with a timer as the
+//! fallback.
 //! Each wait is one blocking call that returns EINTR when a signal arrives,
 //! so the Ruby bindings can run it without the GVL and handle interrupts.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::libc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::{check, process};
+use crate::sys::{self, FileWatch};
 
 /// Waits until one of `fds` is readable or `until` passes. Returns whether a
 /// descriptor became readable; EINTR is returned as an error, not retried.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], until: Option<Instant>) -> io::Result<bool> {
-    poll_for(fds, libc::POLLIN, until)
+    poll_for(fds, PollFlags::POLLIN, until)
 }
 
 /// Waits until one of `fds` reports one of `events` (or an error or hang-up)
 /// or `until` passes; EINTR is returned as an error.
 pub fn poll_for(
     fds: &[BorrowedFd<'_>],
-    events: libc::c_short,
+    events: PollFlags,
     until: Option<Instant>,
 ) -> io::Result<bool> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events,
-            revents: 0,
-        })
-        .collect();
-    let ready = check(unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            timeout_millis(until),
-        )
-    })?;
+    let mut pollfds: Vec<PollFd<'_>> = fds.iter().map(|&fd| PollFd::new(fd, events)).collect();
+    let ready = poll(&mut pollfds, timeout(until))?;
     Ok(ready > 0)
 }
 
-/// Milliseconds until `until`, rounded up so that a wait never ends early
-/// and spins; -1 (forever) for no deadline.
-fn timeout_millis(until: Option<Instant>) -> libc::c_int {
+/// The time left until `until`, rounded up to whole milliseconds so that a
+/// wait never ends early and spins; no deadline waits for ever.
+fn timeout(until: Option<Instant>) -> PollTimeout {
     match until {
-        None => -1,
+        None => PollTimeout::NONE,
         Some(until) => {
             let left = until.saturating_duration_since(Instant::now());
             let millis = left.as_nanos().div_ceil(1_000_000);
-            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
         }
     }
 }
@@ -95,22 +83,9 @@ impl Backoff {
 /// watched processes exiting, and messages arriving on watched sockets.
 #[derive(Debug, Default)]
 pub struct Events {
-    inotify: Option<OwnedFd>,
+    files: Option<FileWatch>,
     exits: Vec<OwnedFd>,
     readable: Vec<OwnedFd>,
-}
-
-impl Drop for Events {
-    /// Closing an inotify instance waits for a grace period in the kernel
-    /// (milliseconds on these machines), so a short-lived thread closes it
-    /// off the caller's path; where no thread can start, it closes here.
-    fn drop(&mut self) {
-        if let Some(inotify) = self.inotify.take() {
-            let _ = std::thread::Builder::new()
-                .name("dc-inotify-close".to_owned())
-                .spawn(move || drop(inotify));
-        }
-    }
 }
 
 impl Events {
@@ -119,39 +94,24 @@ impl Events {
     }
 
     /// Wakes waits when entries of `file`'s directory are created, written,
-    /// renamed or deleted. Without inotify, waits fall back to their timers.
+    /// renamed or deleted. Without a file watch, waits fall back to their
+    /// timers.
     pub fn watch_directory_of(&mut self, file: &Path) {
         let dir = match file.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-            return;
-        };
-        if self.inotify.is_none() {
-            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-            if fd < 0 {
-                return;
-            }
-            self.inotify = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        if self.files.is_none() {
+            self.files = sys::file_watch();
         }
-        if let Some(inotify) = &self.inotify {
-            let mask = libc::IN_CREATE
-                | libc::IN_MOVED_TO
-                | libc::IN_MOVED_FROM
-                | libc::IN_MODIFY
-                | libc::IN_CLOSE_WRITE
-                | libc::IN_ATTRIB
-                | libc::IN_DELETE;
-            unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), dir.as_ptr(), mask) };
+        if let Some(files) = &mut self.files {
+            files.watch(dir, file);
         }
     }
 
-    /// Wakes waits when `pid` exits (via a pidfd, where the kernel has them).
+    /// Wakes waits when `pid` exits, where the platform can watch for that.
     pub fn watch_exit(&mut self, pid: i32) {
-        if let Some(fd) = crate::process::pidfd(pid) {
-            self.exits.push(fd);
-        }
+        self.exits.extend(sys::exit_watch(pid));
     }
 
     /// Wakes waits when `fd` has something to read. Whoever reads it must
@@ -162,37 +122,23 @@ impl Events {
 
     /// Waits for an event or `until`; returns whether an event ended the
     /// wait. EINTR is returned as an error. A process whose exit was seen is
-    /// no longer watched, so that its readable pidfd does not turn later
+    /// no longer watched, so that its readable watch does not turn later
     /// waits into a busy loop.
     pub fn wait(&mut self, until: Option<Instant>) -> io::Result<bool> {
-        let fds: Vec<BorrowedFd<'_>> = self
-            .inotify
-            .iter()
-            .chain(&self.exits)
-            .chain(&self.readable)
-            .map(|fd| fd.as_fd())
+        let files = self.files.as_ref().map(|files| files.as_fd());
+        let fds: Vec<BorrowedFd<'_>> = files
+            .into_iter()
+            .chain(self.exits.iter().map(|fd| fd.as_fd()))
+            .chain(self.readable.iter().map(|fd| fd.as_fd()))
             .collect();
         let woke = poll_readable(&fds, until)?;
         if woke {
-            self.drain_inotify();
-            self.exits.retain(|fd| !process::has_exited(fd.as_fd()));
+            if let Some(files) = &self.files {
+                files.drain();
+            }
+            self.exits.retain(|fd| !sys::has_exited(fd.as_fd()));
         }
         Ok(woke)
-    }
-
-    fn drain_inotify(&self) {
-        let Some(inotify) = &self.inotify else {
-            return;
-        };
-        let mut buffer = [0u8; 4096];
-        while unsafe {
-            libc::read(
-                inotify.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-            )
-        } > 0
-        {}
     }
 }
 
@@ -244,7 +190,9 @@ mod tests {
     #[test]
     fn timeouts_round_up() {
         let soon = Instant::now() + Duration::from_micros(10);
-        assert!(timeout_millis(Some(soon)) >= 0);
-        assert_eq!(timeout_millis(None), -1);
+        assert_eq!(timeout(Some(soon)), PollTimeout::from(1u8));
+        assert_eq!(timeout(None), PollTimeout::NONE);
+        let far = Instant::now() + Duration::from_secs(100 * 24 * 3600);
+        assert_eq!(timeout(Some(far)), PollTimeout::MAX);
     }
 }
