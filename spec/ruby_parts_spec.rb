@@ -27,6 +27,19 @@ RSpec.describe "The Ruby side of DaemonController" do
     expect(DaemonController::ALLOWED_CONNECT_EXCEPTIONS).to include(Errno::ECONNREFUSED, Errno::EADDRNOTAVAIL)
   end
 
+  it "says where to run `rake compile` in a checkout (a Bundler path: source, say) that has not built the extension" do
+    Dir.mktmpdir("dc-checkout-") do |checkout|
+      FileUtils.cp_r(File.expand_path("../lib", __dir__), checkout)
+      FileUtils.rm(Dir[File.join(checkout, "lib", "**", "*.#{RbConfig::CONFIG["DLEXT"]}")])
+      FileUtils.touch(File.join(checkout, "Rakefile"))
+      output, status = Open3.capture2e(RbConfig.ruby, "-I", File.join(checkout, "lib"), "-e",
+                                       'require "daemon_controller"')
+      expect(status.success?).to be(false)
+      expect(output).to include("LoadError", "run `rake compile` in #{checkout} (with Bundler: " \
+                                             "`bundle exec rake compile`; a `path:` source")
+    end
+  end
+
   it "refuses to load the extension alone, naming what Ruby should have defined" do
     output, success = fresh_ruby('require "daemon_controller/daemon_controller"')
     expect(success).to be(false)
