@@ -266,6 +266,8 @@ RSpec.describe "exe/daemon_controller conventions" do
   end
 
   describe "on a terminal" do
+    before { skip "no pseudo-terminals here (/dev/pts is not mounted)" unless terminals_available? }
+
     it "shows one status line while start waits, cleared at the end, and none with --quiet" do
       slow = cli_flags("--wait-before-listen", "1.5")
       shown = run_cli_on_terminal("start", *slow)

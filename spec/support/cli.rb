@@ -74,6 +74,14 @@ module CliSpecHelper
       raise "the README has no code block matching #{pattern.inspect}"
   end
 
+  # Whether a pseudo-terminal can be opened here (not in a root whose /dev
+  # lacks /dev/pts).
+  def terminals_available?
+    PTY.open { true }
+  rescue SystemCallError, RuntimeError
+    false
+  end
+
   # Runs the tool on a pseudo-terminal, as a person at a terminal would;
   # returns the exit status and everything written to the terminal (stdout
   # and stderr together).
