@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -312,14 +312,12 @@ impl Spawned {
         Some(i32::from_ne_bytes(bytes))
     }
 
-    /// What the command printed so far, stripped; `None` when not captured.
+    /// What the command printed so far, stripped, its last part only (see
+    /// `messages::tail_of`); `None` when not captured.
     pub fn output(&self) -> Option<String> {
         let file = self.output.as_ref()?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
-        let read = file.read_at(&mut bytes, 0).unwrap_or(0);
-        bytes.truncate(read);
-        Some(crate::messages::strip(&String::from_utf8_lossy(&bytes)).to_owned())
+        Some(crate::messages::tail_of(file, 0, len).unwrap_or_default())
     }
 
     /// Reaps the exited command: its raw wait status, or `None` when someone
