@@ -41,6 +41,14 @@ RSpec.describe DaemonController, "make_pid_file" do
     controller.stop
   end
 
+  it "names the log file and the operation when the log file's directory is missing" do
+    missing = File.join(tmpdir, "missing", "daemon.log")
+    controller = foreground_controller(log_file: missing)
+    expect { controller.start }.to raise_error(DaemonController::StartError,
+                                               "Cannot open the log file #{missing}: No such file or directory")
+    expect(File.exist?(pid_file)).to be(false)
+  end
+
   # Starts `command`, checks that the PID file names the test daemon itself
   # (not a shell) and hands that PID to the block, then stops it.
   def expect_program_pid_for(command)

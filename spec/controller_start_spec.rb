@@ -209,6 +209,18 @@ RSpec.describe DaemonController, "#start" do
       expect { controller.start }.to raise_error(DaemonController::StartError, /no-such-program/)
     end
 
+    it "falls back as Dir.tmpdir does when TMPDIR names a missing directory, capturing output all the same" do
+      saved = ENV.fetch("TMPDIR", nil)
+      ENV["TMPDIR"] = "/nonexistent"
+      failing = new_controller(["--message-before-log", "no config", "--exit-before-fork", "3"])
+      expect { failing.start }.to raise_error(DaemonController::StartError, "no config\n(exited with status 3)")
+      controller = new_controller
+      expect(controller.start).to be(true)
+      controller.stop
+    ensure
+      ENV["TMPDIR"] = saved
+    end
+
     it "raises StartError for a missing program run through the shell" do
       missing = File.join(tmpdir, "no-such-program")
       controller = new_controller(start_command: "#{missing} --flag 2>&1")

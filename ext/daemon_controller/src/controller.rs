@@ -13,10 +13,10 @@ use daemon_controller_engine::controller::{
 use daemon_controller_engine::http;
 use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
-use daemon_controller_engine::messages::{self, Report};
+use daemon_controller_engine::messages::Report;
 use daemon_controller_engine::notify::NotifySocket;
 use daemon_controller_engine::ping::{self, PackedAddress};
-use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
+use daemon_controller_engine::spawn::{self, CommandSpec, Output, SpawnError, Spawned};
 use magnus::gc::Marker;
 use magnus::prelude::*;
 use magnus::typed_data::{DataTypeFunctions, Obj};
@@ -534,10 +534,11 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         };
         controller.debug(ruby, || format!("Running command: {command}"));
         let spawned = spawn::spawn(&spec).map_err(|e| {
-            Error::new(
-                ruby.get_inner(&errors::START_ERROR),
-                format!("Cannot run command '{command}': {}", messages::describe(&e)),
-            )
+            let message = match e {
+                SpawnError::Program(_) => format!("Cannot run command '{command}': {e}"),
+                SpawnError::Setup { .. } => e.to_string(),
+            };
+            Error::new(ruby.get_inner(&errors::START_ERROR), message)
         })?;
         let pid = spawned.pid();
         // The PID a result reports: the program's own where the PID file

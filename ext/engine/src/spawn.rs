@@ -196,15 +196,94 @@ fn descriptor_limit() -> RawFd {
         .clamp(256, 65536)
 }
 
-pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
+/// Why a command did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Something the command needs around it failed: `what` names the
+    /// operation and its path.
+    #[error("Cannot {what}: {}", crate::messages::describe(.error))]
+    Setup { what: String, error: io::Error },
+    /// The program itself could not be run.
+    #[error("{}", crate::messages::describe(.0))]
+    Program(io::Error),
+}
+
+impl SpawnError {
+    fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> SpawnError {
+        move |error| SpawnError::Setup {
+            what: what.into(),
+            error,
+        }
+    }
+}
+
+/// The directories a command's captured output may go to, in the order
+/// Ruby's `Dir.tmpdir` tries them.
+fn temp_dir_candidates() -> Vec<(String, std::path::PathBuf)> {
+    let from_env = ["TMPDIR", "TMP", "TEMP"].into_iter().filter_map(|name| {
+        let dir = env::var_os(name).filter(|dir| !dir.is_empty())?;
+        Some((name.to_owned(), dir.into()))
+    });
+    let fixed = [("/tmp", "/tmp"), ("the working directory", ".")]
+        .map(|(name, dir)| (name.to_owned(), dir.into()));
+    from_env.chain(fixed).collect()
+}
+
+/// A directory Ruby's `Dir.tmpdir` would accept: one we may write to, and
+/// not one anybody may write to without the sticky bit.
+fn is_usable_temp_dir(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let mode = meta.permissions().mode();
+    let open_to_all = mode & 0o002 != 0 && mode & 0o1000 == 0;
+    meta.is_dir()
+        && !open_to_all
+        && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// A private file for the command's output, in the first temporary
+/// directory that takes one: a missing or full TMPDIR falls back to the next
+/// candidate, as Ruby does.
+fn output_file() -> Result<File, SpawnError> {
+    let mut last_failure = None;
+    for (name, dir) in temp_dir_candidates() {
+        if !is_usable_temp_dir(&dir) {
+            continue;
+        }
+        match sys::private_file(&dir) {
+            Ok(file) => return Ok(file),
+            Err(error) => last_failure = Some((name, dir, error)),
+        }
+    }
+    let (what, error) = match last_failure {
+        Some((name, dir, error)) => (
+            format!(
+                "create a file for the command's output in {} ({name})",
+                dir.display()
+            ),
+            error,
+        ),
+        None => (
+            "find a temporary directory for the command's output (TMPDIR, TMP, TEMP, /tmp, .)"
+                .to_owned(),
+            io::Error::from(io::ErrorKind::NotFound),
+        ),
+    };
+    Err(SpawnError::Setup { what, error })
+}
+
+pub fn spawn(spec: &CommandSpec<'_>) -> Result<Spawned, SpawnError> {
     let mut command = spec.build();
+    let duplicate = SpawnError::setup("duplicate the output descriptor");
     let output = match spec.output {
         Output::Capture => {
-            let file = sys::private_file(&env::temp_dir())?;
-            command
-                .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
-                .stderr(file.try_clone()?);
+            let file = output_file()?;
+            let (stdout, stderr) = file
+                .try_clone()
+                .and_then(|stdout| Ok((stdout, file.try_clone()?)))
+                .map_err(duplicate)?;
+            command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
             Some(file)
         }
         Output::Inherit => {
@@ -212,10 +291,17 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
             None
         }
         Output::Append(path) => {
-            let file = File::options().append(true).create(true).open(path)?;
+            let file = File::options()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(SpawnError::setup(format!(
+                    "open the log file {}",
+                    path.display()
+                )))?;
             command
                 .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
+                .stdout(file.try_clone().map_err(duplicate)?)
                 .stderr(file);
             None
         }
@@ -224,7 +310,9 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     // Daemonizing happens in `pre_exec`, which `Output::System` skips.
     let daemonize = spec.daemonize && spec.output != Output::System;
     let (daemon_pid_pipe, daemon_pid_writer) = match daemonize {
-        true => pipe().map(|(reader, writer)| (Some(reader), Some(writer)))?,
+        true => pipe()
+            .map(|(reader, writer)| (Some(reader), Some(writer)))
+            .map_err(SpawnError::setup("create a pipe"))?,
         false => (None, None),
     };
     if spec.output != Output::System {
@@ -262,7 +350,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     // Ours closes now; the other copies went with the detaching process and
     // with the exec, so reading the pipe cannot block.
     drop(daemon_pid_writer);
-    let pid = child?.id() as i32;
+    let pid = child.map_err(SpawnError::Program)?.id() as i32;
     Ok(Spawned {
         pid,
         output,
