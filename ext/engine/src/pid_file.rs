@@ -141,7 +141,11 @@ impl PidFile {
     }
 
     /// `write` with the staging names drawn from `next_name`.
-    fn write_staged(&self, pid: i32, mut next_name: impl FnMut() -> String) -> io::Result<()> {
+    fn write_staged(
+        &self,
+        pid: i32,
+        mut next_name: impl FnMut() -> io::Result<String>,
+    ) -> io::Result<()> {
         let (staging, mut file) = self.create_staging(&mut next_name)?;
         let written = file
             .write_all(format!("{pid}\n").as_bytes())
@@ -159,7 +163,7 @@ impl PidFile {
     /// a planted name is skipped rather than written through.
     fn create_staging(
         &self,
-        next_name: &mut impl FnMut() -> String,
+        next_name: &mut impl FnMut() -> io::Result<String>,
     ) -> io::Result<(PathBuf, File)> {
         const ATTEMPTS: usize = 16;
         let file_name = self.path.file_name().unwrap_or_default().to_string_lossy();
@@ -167,7 +171,7 @@ impl PidFile {
         for _ in 0..ATTEMPTS {
             let staging = self
                 .path
-                .with_file_name(format!(".{file_name}.{}.new", next_name()));
+                .with_file_name(format!(".{file_name}.{}.new", next_name()?));
             let created = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -238,13 +242,12 @@ impl PidFile {
     }
 }
 
-/// 64 bits no other process can predict: std's hasher keys are seeded from
-/// the operating system's random source.
-fn unpredictable_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
+/// 64 bits from the system's random source: a name no other process can
+/// predict.
+fn unpredictable_name() -> io::Result<String> {
+    let mut random = [0u8; 8];
+    sys::random_bytes(&mut random)?;
+    Ok(format!("{:016x}", u64::from_ne_bytes(random)))
 }
 
 #[cfg(test)]
@@ -325,7 +328,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, &planted).unwrap();
         let mut names = ["guessed", "fresh"].into_iter().map(str::to_owned);
         pid_file
-            .write_staged(4242, || names.next().unwrap())
+            .write_staged(4242, || Ok(names.next().unwrap()))
             .unwrap();
         assert_eq!(fs::read_to_string(&target).unwrap(), "keep me");
         assert_eq!(pid_file.read_pid().unwrap(), Some(4242));
@@ -334,7 +337,7 @@ mod tests {
         // Every name taken: an error, and still nothing written through.
         std::os::unix::fs::symlink(&target, &planted).unwrap();
         let error = pid_file
-            .write_staged(7, || "guessed".to_owned())
+            .write_staged(7, || Ok("guessed".to_owned()))
             .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read_to_string(&target).unwrap(), "keep me");
@@ -343,7 +346,7 @@ mod tests {
 
     #[test]
     fn staging_names_differ_and_a_failed_rename_leaves_no_staging_file() {
-        assert_ne!(unpredictable_name(), unpredictable_name());
+        assert_ne!(unpredictable_name().unwrap(), unpredictable_name().unwrap());
         let dir = temp_path("rename").parent().unwrap().to_owned();
         // A directory at the PID file's path makes the rename fail.
         let pid_file = PidFile::new(dir.join("occupied"));
