@@ -44,19 +44,44 @@ require "daemon_controller/options"
 #   socket.close
 #   server.stop
 class DaemonController
-  # A platform gem ships a library per Ruby version beside this file; a
-  # source build installs one into the gem's extension directory.
-  precompiled = File.join(__dir__, "daemon_controller", RUBY_VERSION[/\A\d+\.\d+/],
-                          "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}")
-  if File.exist?(precompiled)
-    require precompiled
-  else
+  # A platform gem ships a library per Ruby minor version beside this file
+  # (so does `rake compile` in a checkout); a source gem builds one into its
+  # extension directory, reached through the load path.
+  ruby_minor = RUBY_VERSION[/\A\d+\.\d+/]
+  library = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
+  precompiled = File.join(__dir__, "daemon_controller", ruby_minor, library)
+  failures = []
+  [precompiled, "daemon_controller/daemon_controller"].each do |candidate|
+    next if candidate == precompiled && !File.exist?(candidate)
+
     begin
-      require "daemon_controller/daemon_controller"
+      require candidate
+      failures = nil
+      break
     rescue LoadError => e
-      raise LoadError, "daemon_controller's native extension is not built (#{e.message}); " \
-                       "run `rake compile` in the gem's directory, or reinstall the gem"
+      failures << e.message
     end
+  end
+
+  if failures
+    running = "Ruby #{RUBY_VERSION} on #{RUBY_PLATFORM}"
+    shipped = Dir[File.join(__dir__, "daemon_controller", "*", library)].map { |path| path.split("/")[-2] }
+    built_for = File.join(__dir__, "daemon_controller", "built-for.txt")
+    reason = failures.join("; ")
+    message =
+      if File.exist?(File.join(__dir__, "..", "Rakefile"))
+        "daemon_controller's native extension is not built for #{running} (#{reason}); run `rake compile`"
+      elsif !shipped.empty?
+        platform = File.exist?(built_for) ? File.read(built_for).strip : "another platform"
+        "this daemon_controller gem is precompiled for Ruby #{shipped.sort.join(", ")} on #{platform}, " \
+          "and cannot load in #{running} (#{reason}). Install the source gem instead, which builds " \
+          "the extension with Rust's cargo and libclang: `gem install daemon_controller --platform ruby` " \
+          "(with Bundler: `bundle config set force_ruby_platform true`, then `bundle install`)"
+      else
+        "daemon_controller's native extension is missing for #{running} (#{reason}). Reinstall the gem " \
+          "so that it is built: `gem pristine daemon_controller`, which needs Rust's cargo and libclang"
+      end
+    raise LoadError, message
   end
 end
 

@@ -4,16 +4,34 @@
 # machines) its mkmf helper writes the Makefile; without it, a Makefile of
 # our own runs cargo and installs the library where RubyGems expects it.
 
+require_relative "../../lib/daemon_controller/version"
+
+# Before anything else: on an older Ruby the build would fail later with
+# errors from deep inside the Ruby bindings.
+if Gem::Version.new(RUBY_VERSION) < Gem::Version.new(DaemonController::MINIMUM_RUBY_VERSION)
+  abort "daemon_controller #{DaemonController::VERSION_STRING} needs Ruby " \
+        "#{DaemonController::MINIMUM_RUBY_VERSION} or later; this is Ruby #{RUBY_VERSION}. " \
+        "Its Rust extension does not build for older Rubies."
+end
+
 require "mkmf"
 require "rbconfig"
 
 TARGET = "daemon_controller/daemon_controller"
 
+# A musl Rust target links statically by default, which makes no shared
+# library: the extension must link the C library dynamically, as Ruby does.
+RUSTFLAGS = RbConfig::CONFIG["target_os"].to_s.include?("musl") ? ["-C", "target-feature=-crt-static"] : []
+
 begin
   require "rb_sys/mkmf"
 rescue LoadError
   workspace = File.expand_path("../..", __dir__)
+  # Ruby's name for an extension (.so, or .bundle on macOS) and cargo's name
+  # for a shared library of the platform (lib*.so, or lib*.dylib on macOS).
   library = "daemon_controller.#{RbConfig::CONFIG["DLEXT"]}"
+  cargo_library = "libdaemon_controller.#{RbConfig::CONFIG["SOEXT"]}"
+  rustflags = RUSTFLAGS.empty? ? "" : "RUSTFLAGS=\"$(RUSTFLAGS) #{RUSTFLAGS.join(" ")}\" "
   File.write("Makefile", <<~MAKEFILE)
     CARGO ?= cargo
     RUBY = #{RbConfig.ruby}
@@ -25,8 +43,8 @@ rescue LoadError
     all: #{library}
 
     #{library}: FORCE
-    \tRUBY=$(RUBY) $(CARGO) build --release --locked --manifest-path $(WORKSPACE)/Cargo.toml -p daemon_controller --target-dir $(CARGO_TARGET_DIR)
-    \tcp $(CARGO_TARGET_DIR)/release/libdaemon_controller.so #{library}
+    \t#{rustflags}RUBY=$(RUBY) $(CARGO) build --release --locked --manifest-path $(WORKSPACE)/Cargo.toml -p daemon_controller --target-dir $(CARGO_TARGET_DIR)
+    \tcp $(CARGO_TARGET_DIR)/release/#{cargo_library} #{library}
 
     # Copied beside, then renamed into place: processes that have the old
     # library loaded keep their mapping instead of seeing it rewritten.
@@ -46,5 +64,7 @@ rescue LoadError
     .PHONY: all install clean distclean FORCE
   MAKEFILE
 else
-  create_rust_makefile(TARGET)
+  create_rust_makefile(TARGET) do |build|
+    build.extra_rustflags = RUSTFLAGS
+  end
 end

@@ -9,4 +9,7 @@ class DaemonController
   TINY = 0
   # The gem's version, "MAJOR.MINOR.TINY".
   VERSION_STRING = "#{MAJOR}.#{MINOR}.#{TINY}"
+  # The oldest Ruby the extension is built and tested with: the Ruby
+  # bindings do not compile for older ones.
+  MINIMUM_RUBY_VERSION = "3.1"
 end
