@@ -431,7 +431,7 @@ RSpec.describe "The RBS signatures in sig/" do
     it "match the public methods' results through a whole start and stop" do
       expect(checked_call(DaemonController, :can_ping_unix_sockets?)).to be(true)
       controller = checked_call(DaemonController, :new, **controller_options)
-      expect(checked_call(controller, :running?)).to be(false)
+      expect(checked_call(controller, :running?)).to be_nil
       expect(checked_call(controller, :pid)).to be_nil
       expect(checked_call(controller, :start)).to be(true)
       expect(checked_call(controller, :running?)).to be(true)
@@ -441,7 +441,7 @@ RSpec.describe "The RBS signatures in sig/" do
       socket.close
       expect(checked_call(controller, :restart)).to be(true)
       expect(checked_call(controller, :stop)).to be_nil
-      expect(checked_call(controller, :running?)).to be(false)
+      expect(checked_call(controller, :running?)).to be_nil
     end
 
     it "match restart's result when a restart command runs" do
@@ -451,7 +451,7 @@ RSpec.describe "The RBS signatures in sig/" do
 
     it "match the seams' results" do
       controller = DaemonController.new(**controller_options)
-      expect(checked_call(controller, :daemon_is_running?)).to be(false)
+      expect(checked_call(controller, :daemon_is_running?)).to be_nil
       expect(checked_call(controller, :pid_file_available?)).to be(false)
       expect(checked_call(controller, :run_ping_command)).to be(false)
       address = Socket.sockaddr_in(port, "127.0.0.1")

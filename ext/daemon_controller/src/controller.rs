@@ -322,7 +322,13 @@ fn initialize(ruby: &Ruby, controller: Controller, args: &[Value]) -> Result<(),
                 ruby.exception_runtime_error(),
                 "DaemonController already initialized",
             )
-        })
+        })?;
+        let given = args
+            .first()
+            .copied()
+            .unwrap_or_else(|| ruby.hash_new().as_value());
+        controller.funcall::<_, _, Value>("record_options", (given,))?;
+        Ok(())
     })
 }
 
@@ -463,12 +469,20 @@ fn is_running(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 
 // Seams: private methods doing the real work unless a caller replaces them.
 
-fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
+/// As the original gem answers: nil when the PID file is missing or holds
+/// no digits, else whether the PID it names runs.
+fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<Option<bool>, Error> {
     rescue_panics(ruby, || {
         let pid_file = &controller.config(ruby)?.settings.pid_file;
-        let running = errors::opening_files(ruby, || pid_file.running_pid())
-            .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
-        Ok(running.is_some())
+        let failed = |e| errors::io_error(ruby, e, Some(pid_file.path()));
+        if errors::opening_files(ruby, || pid_file.digits())
+            .map_err(failed)?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let running = errors::opening_files(ruby, || pid_file.running_pid()).map_err(failed)?;
+        Ok(Some(running.is_some()))
     })
 }
 
