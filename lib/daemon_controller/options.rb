@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-class DaemonController
+class DaemonController # rubocop:disable Style/Documentation -- documented in lib/daemon_controller.rb
   # Every option of {#initialize}, by name, in one place: the extension takes
   # its list of options, the mandatory ones and the defaults from here, the
   # command-line tool its flags and config-file keys, and the specs check
@@ -82,7 +82,7 @@ class DaemonController
   # @param given [Hash] the options as passed to {#initialize}
   # @return [void]
   def record_options(given)
-    given = given.to_h { |name, value| [name.to_sym, value] }
+    given = given.transform_keys(&:to_sym)
     OPTIONS.each do |name, row|
       instance_variable_set(:"@#{name}", given.fetch(name) { row[:default].dup })
     end
