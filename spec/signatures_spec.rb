@@ -20,6 +20,7 @@ module SignatureSpecSupport
   LIB_DIR = File.expand_path("../lib", __dir__)
   LIST_CONSTANTS = <<~RUBY
     require "daemon_controller"
+    require "daemon_controller/version"
     walk = lambda do |mod|
       nested = mod.constants(false).sort.flat_map do |name|
         value = mod.const_get(name, false)
@@ -54,7 +55,8 @@ module SignatureSpecSupport
     end
 
     # Every constant under DaemonController, by full name, DaemonController
-    # itself included, as `require "daemon_controller"` defines them: listed
+    # itself included, as `require "daemon_controller"` and
+    # `require "daemon_controller/version"` define them: listed
     # by a fresh Ruby, so that what other spec files load (the command-line
     # interface, say) does not count.
     def ruby_constants

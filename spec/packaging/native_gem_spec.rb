@@ -2,6 +2,7 @@
 
 require_relative "../spec_helper"
 require_relative "../../rakelib/native_gem"
+require "daemon_controller/version"
 require "fileutils"
 require "json"
 require "open3"
