@@ -3,6 +3,7 @@
 //! seam's native implementation is a private method here.
 
 use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -292,6 +293,7 @@ impl StubPoints for RubySeams<'_> {
 
     fn run_stop_command(&self) -> Result<CommandOutcome, StepError<Error>> {
         let command = self.config.stop_command.clone().unwrap_or_default();
+        let command = options::ruby_string(self.ruby, &command);
         self.command_outcome(self.call("run_command", (command,))?)
     }
 
@@ -385,7 +387,8 @@ fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
             let _: Value = controller.funcall("stop", ())?;
             return controller.funcall("start", ());
         };
-        let result: Value = controller.funcall("run_command", (command.as_str(),))?;
+        let result: Value =
+            controller.funcall("run_command", (options::ruby_string(ruby, command),))?;
         let report = match results::outcome(ruby, result)? {
             CommandOutcome::Succeeded { .. } => return Ok(result),
             CommandOutcome::Failed { output, exit, pid } => Report {
@@ -502,7 +505,7 @@ fn before_start(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 fn spawn_daemon(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
     rescue_panics(ruby, || {
         let command = match &controller.config(ruby)?.start_command {
-            StartCommand::Text(text) => ruby.str_new(text).as_value(),
+            StartCommand::Text(text) => options::ruby_string(ruby, text).as_value(),
             StartCommand::Callable(callable) => controller.call_before_deadline(ruby, *callable)?,
         };
         controller.operation().spawning_daemon = true;
@@ -516,8 +519,8 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
     rescue_panics(ruby, || {
         let config = controller.config(ruby)?;
         let command = RString::from_value(command)
-            .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?
-            .to_string()?;
+            .map(options::bytes_of)
+            .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?;
         let keep_fds = controller.keep_fds(ruby)?;
         let log_file = &config.settings.log_file;
         // A program we make the PID file for runs in the foreground and
@@ -534,7 +537,7 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         let mut env = Cow::Borrowed(config.env.as_slice());
         if spawning_daemon {
             if let Some(socket) = controller.operation().notify.as_ref() {
-                let path = socket.path().to_string_lossy().into_owned();
+                let path = socket.path().as_os_str().to_owned();
                 env.to_mut().push(("NOTIFY_SOCKET".to_owned(), Some(path)));
             }
         }
@@ -546,10 +549,11 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             daemonize: config.daemonize_for_me,
             exec_in_shell: makes_pid_file,
         };
-        controller.debug(ruby, || format!("Running command: {command}"));
+        let shown = command.to_string_lossy();
+        controller.debug(ruby, || format!("Running command: {shown}"));
         let spawned = spawn::spawn(&spec).map_err(|e| {
             let message = match e {
-                SpawnError::Program(_) => format!("Cannot run command '{command}': {e}"),
+                SpawnError::Program(_) => format!("Cannot run command '{shown}': {e}"),
                 SpawnError::Setup { .. } => e.to_string(),
             };
             Error::new(ruby.get_inner(&errors::START_ERROR), message)
@@ -647,7 +651,7 @@ fn ping_callable(
 }
 
 /// A command ping runs like `system`: up when it exits 0.
-fn ping_command(ruby: &Ruby, controller: Controller, command: &str) -> Result<bool, Error> {
+fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<bool, Error> {
     let spec = CommandSpec {
         command,
         env: &[],

@@ -5,11 +5,12 @@
 //! detached into a new session.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -33,11 +34,13 @@ pub enum Output<'a> {
     System,
 }
 
+/// A command as Unix sees it: bytes, UTF-8 or not.
 #[derive(Clone, Debug)]
 pub struct CommandSpec<'a> {
-    pub command: &'a str,
-    /// Environment additions; `None` unsets the variable.
-    pub env: &'a [(String, Option<String>)],
+    pub command: &'a OsStr,
+    /// Environment additions (values are bytes too); `None` unsets the
+    /// variable.
+    pub env: &'a [(String, Option<OsString>)],
     /// Descriptors the command inherits at the same numbers.
     pub keep_fds: &'a [RawFd],
     pub output: Output<'a>,
@@ -72,20 +75,28 @@ const SHELL_WORDS: &[&str] = &[
 
 /// Ruby's rule for `Process.spawn(String)`: metacharacters, a leading
 /// variable assignment or a shell word send the command to `/bin/sh -c`.
-pub fn needs_shell(command: &str) -> bool {
-    if command.bytes().any(|b| SHELL_METACHARACTERS.contains(&b)) {
+pub fn needs_shell(command: impl AsRef<OsStr>) -> bool {
+    let command = command.as_ref().as_bytes();
+    if command.iter().any(|b| SHELL_METACHARACTERS.contains(b)) {
         return true;
     }
-    match command.split_ascii_whitespace().next() {
+    match words(command).next() {
         None => true,
         Some(first) => {
             let assignment = first
-                .split('/')
+                .split(|&b| b == b'/')
                 .next()
-                .is_some_and(|head| head.contains('='));
-            assignment || SHELL_WORDS.contains(&first)
+                .is_some_and(|head| head.contains(&b'='));
+            assignment || SHELL_WORDS.iter().any(|word| word.as_bytes() == first)
         }
     }
+}
+
+/// The words of a command without shell syntax, split at ASCII whitespace.
+fn words(command: &[u8]) -> impl Iterator<Item = &[u8]> {
+    command
+        .split(u8::is_ascii_whitespace)
+        .filter(|word| !word.is_empty())
 }
 
 /// The command with `exec` before its program, so that the shell replaces
@@ -93,54 +104,60 @@ pub fn needs_shell(command: &str) -> bool {
 /// that would change the command's meaning: an unquoted list, pipeline or
 /// subshell operator, a shell word as the program, or no program at all.
 /// Leading assignments stay in front (`NAME=value exec program`).
-fn exec_form(command: &str) -> Option<String> {
+/// The syntax it looks at is ASCII, so the command is read as bytes.
+fn exec_form(command: impl AsRef<OsStr>) -> Option<OsString> {
+    let command = command.as_ref().as_bytes();
     let mut words = Vec::new();
     let mut word_start = None;
     let mut quote = None;
     let mut escaped = false;
-    for (at, c) in command.char_indices() {
+    for (at, &c) in command.iter().enumerate() {
         if word_start.is_none() && !c.is_ascii_whitespace() {
             word_start = Some(at);
         }
         match (quote, c) {
             _ if escaped => escaped = false,
-            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
-            (Some('\''), _) => {}
-            (_, '\\') => escaped = true,
+            (Some(b'\''), b'\'') | (Some(b'"'), b'"') => quote = None,
+            (Some(b'\''), _) => {}
+            (_, b'\\') => escaped = true,
             (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, ';' | '&' | '|' | '\n' | '(' | ')') => return None,
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b';' | b'&' | b'|' | b'\n' | b'(' | b')') => return None,
             (None, c) if c.is_ascii_whitespace() => {
-                words.extend(word_start.take().map(|start| &command[start..at]));
+                words.extend(word_start.take().map(|start| (start, &command[start..at])));
             }
             (None, _) => {}
         }
     }
-    words.extend(word_start.map(|start| &command[start..]));
-    let program = words.iter().find(|word| !is_assignment(word))?;
-    if SHELL_WORDS.contains(program) {
+    words.extend(word_start.map(|start| (start, &command[start..])));
+    let &(at, program) = words.iter().find(|(_, word)| !is_assignment(word))?;
+    if SHELL_WORDS.iter().any(|word| word.as_bytes() == program) {
         return None;
     }
-    let at = program.as_ptr() as usize - command.as_ptr() as usize;
-    Some(format!("{}exec {}", &command[..at], &command[at..]))
+    Some(OsString::from_vec(
+        [&command[..at], b"exec ", &command[at..]].concat(),
+    ))
 }
 
 /// `NAME=...`, as the shell reads a word before the program.
-fn is_assignment(word: &str) -> bool {
-    word.split_once('=').is_some_and(|(name, _)| {
-        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    })
+fn is_assignment(word: &[u8]) -> bool {
+    let Some(equals) = word.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    let name = &word[..equals];
+    name.first()
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Whether `program` can be executed, searching `path` as execvp(3) would.
-fn is_executable(program: &str, path: Option<&OsString>) -> bool {
+fn is_executable(program: &OsStr, path: Option<&OsString>) -> bool {
     let runnable = |candidate: &Path| {
         candidate
             .metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
-    if program.contains('/') {
+    if program.as_bytes().contains(&b'/') {
         return runnable(Path::new(program));
     }
     let Some(path) = path else {
@@ -152,10 +169,12 @@ fn is_executable(program: &str, path: Option<&OsString>) -> bool {
 impl CommandSpec<'_> {
     fn build(&self) -> Command {
         let path = match self.env.iter().rev().find(|(name, _)| name == "PATH") {
-            Some((_, value)) => value.as_ref().map(OsString::from),
+            Some((_, value)) => value.clone(),
             None => env::var_os("PATH"),
         };
-        let words: Vec<&str> = self.command.split_ascii_whitespace().collect();
+        let words: Vec<&OsStr> = words(self.command.as_bytes())
+            .map(OsStr::from_bytes)
+            .collect();
         // Where output is captured, a program that cannot run goes through
         // the shell too, which then reports "not found" or "Permission
         // denied" and exits 127 or 126, as an ordinary failed command.
@@ -441,7 +460,7 @@ mod tests {
 
     fn capture(command: &str) -> CommandSpec<'_> {
         CommandSpec {
-            command,
+            command: OsStr::new(command),
             env: &[],
             keep_fds: &[],
             output: Output::Capture,
@@ -497,7 +516,7 @@ mod tests {
     fn environment_additions_and_removals() {
         std::env::set_var("DC_ENGINE_REMOVED", "present");
         let env = [
-            ("DC_ENGINE_ADDED".to_owned(), Some("yes".to_owned())),
+            ("DC_ENGINE_ADDED".to_owned(), Some("yes".into())),
             ("DC_ENGINE_REMOVED".to_owned(), None),
         ];
         let spec = CommandSpec {
@@ -571,6 +590,33 @@ mod tests {
     }
 
     #[test]
+    fn commands_and_environment_values_are_bytes() {
+        let command = OsStr::from_bytes(b"printf '%s|%s' caf\xe9 \"$DC_ENGINE_BYTES\"");
+        let env = [(
+            "DC_ENGINE_BYTES".to_owned(),
+            Some(OsStr::from_bytes(b"\xff\xfe").into()),
+        )];
+        let spec = CommandSpec {
+            command,
+            env: &env,
+            ..capture("")
+        };
+        let spawned = spawn(&spec).unwrap();
+        spawned.wait_exit(None).unwrap();
+        spawned.reap().unwrap();
+        assert_eq!(
+            spawned.output().as_deref(),
+            Some("caf\u{fffd}|\u{fffd}\u{fffd}")
+        );
+        let direct = OsStr::from_bytes(b"echo \xe9t\xe9");
+        assert!(!needs_shell(direct));
+        assert_eq!(
+            exec_form(direct).as_deref(),
+            Some(OsStr::from_bytes(b"exec echo \xe9t\xe9"))
+        );
+    }
+
+    #[test]
     fn only_single_programs_are_execed_by_the_shell() {
         for (command, rewritten) in [
             ("nginx -g 'daemon off;'", "exec nginx -g 'daemon off;'"),
@@ -580,7 +626,11 @@ mod tests {
             ("FOO=1 BAR='x y' prog", "FOO=1 BAR='x y' exec prog"),
             ("  prog", "  exec prog"),
         ] {
-            assert_eq!(exec_form(command).as_deref(), Some(rewritten), "{command}");
+            assert_eq!(
+                exec_form(command).as_deref(),
+                Some(OsStr::new(rewritten)),
+                "{command}"
+            );
         }
         for compound in [
             "a; b",
