@@ -221,6 +221,15 @@ RSpec.describe DaemonController, "#start" do
       ENV["TMPDIR"] = saved
     end
 
+    it "says getcwd failed when relative paths meet a working directory that was removed, as the original does" do
+      gone = File.join(tmpdir, "gone")
+      Dir.mkdir(gone)
+      Dir.chdir(gone) do
+        Dir.rmdir(gone)
+        expect { new_controller(pid_file: "daemon.pid") }.to raise_error(Errno::ENOENT, /getcwd/)
+      end
+    end
+
     it "raises StartError for a missing program run through the shell" do
       missing = File.join(tmpdir, "no-such-program")
       controller = new_controller(start_command: "#{missing} --flag 2>&1")
