@@ -39,8 +39,13 @@ RSpec.describe "The Ruby side of DaemonController" do
     expect(DaemonController::ALLOWED_CONNECT_EXCEPTIONS).to include(Errno::ECONNREFUSED, Errno::EADDRNOTAVAIL)
   end
 
+  # Where `rake compile` installs the library for this Ruby.
+  def compiled_extension
+    File.expand_path("../lib/daemon_controller/#{RUBY_VERSION[/\A\d+\.\d+/]}/daemon_controller", __dir__)
+  end
+
   it "refuses to load the extension alone, naming what Ruby should have defined" do
-    output, success = fresh_ruby('require "daemon_controller/daemon_controller"')
+    output, success = fresh_ruby("require #{compiled_extension.dump}")
     expect(success).to be(false)
     expect(output).to include("NameError", "DaemonController::")
   end
@@ -50,7 +55,7 @@ RSpec.describe "The Ruby side of DaemonController" do
       %w[version errors results hooks lock_file options].each { |file| require "daemon_controller/\#{file}" }
       DaemonController.send(:remove_const, :OPTIONS)
       DaemonController::OPTIONS = { identifier: { kind: :name, mandatory: true, default: nil, flag: nil, help: "" } }.freeze
-      require "daemon_controller/daemon_controller"
+      require #{compiled_extension.dump}
     RUBY
     output, success = fresh_ruby(code)
     expect(success).to be(false)
