@@ -69,7 +69,11 @@ class DaemonController
     reason = failures.join("; ")
     message =
       if File.exist?(File.join(__dir__, "..", "Rakefile"))
-        "daemon_controller's native extension is not built for #{running} (#{reason}); run `rake compile`"
+        # A checkout: a clone, or a Bundler `path:` source, which Bundler
+        # does not compile.
+        "daemon_controller's native extension is not built for #{running} (#{reason}); run `rake compile` " \
+          "in #{File.expand_path("..", __dir__)} (with Bundler: `bundle exec rake compile`; a `path:` source " \
+          "is not compiled by `bundle install`), which needs Rust 1.89+ and libclang"
       elsif !shipped.empty?
         platform = File.exist?(built_for) ? File.read(built_for).strip : "another platform"
         "this daemon_controller gem is precompiled for Ruby #{shipped.sort.join(", ")} on #{platform}, " \

@@ -2,58 +2,8 @@
 
 require_relative "spec_helper"
 require "daemon_controller/version"
-require "open3"
+require_relative "support/cli"
 require "yaml"
-
-# Runs exe/daemon_controller the way a shell script would, in a subprocess,
-# and looks only at what a script sees: exit status, stdout and stderr.
-module CliSpecHelper
-  ROOT = File.expand_path("..", __dir__)
-  EXECUTABLE = File.join(ROOT, "exe", "daemon_controller")
-  # Far more than any command here takes; a hang fails instead of blocking.
-  TIME_LIMIT = 20
-
-  CliResult = Struct.new(:status, :stdout, :stderr)
-
-  def run_cli(*args)
-    command_line = [RbConfig.ruby, "-I#{File.join(ROOT, "lib")}", EXECUTABLE, *args.map(&:to_s)]
-    Open3.popen3(*command_line) do |stdin, stdout, stderr, waiter|
-      stdin.close
-      readers = [stdout, stderr].map { |io| Thread.new { io.read } }
-      unless waiter.join(TIME_LIMIT)
-        Process.kill("KILL", waiter.pid)
-        raise "daemon_controller #{args.join(" ")} did not exit within #{TIME_LIMIT} s"
-      end
-      # A daemon that inherited these pipes would keep them open after the
-      # command has exited, and a script reading its output would hang.
-      output, errors = readers.map do |reader|
-        reader.join(5) or raise "something still holds the output of daemon_controller #{args.first}"
-        reader.value
-      end
-      CliResult.new(waiter.value.exitstatus, output, errors)
-    end
-  end
-
-  # The flags that describe the test daemon of this example; `daemon_flags`
-  # go to the test daemon itself. identifier: nil leaves --identifier out.
-  def cli_flags(*daemon_flags, identifier: "test daemon")
-    flags = ["--start-command", daemon_command(*standard_flags, *daemon_flags),
-             "--ping", "tcp:127.0.0.1:#{port}", "--pid-file", pid_file, "--log-file", log_file,
-             "--start-timeout", "10", "--stop-timeout", "10", "--start-abort-timeout", "3"]
-    identifier ? ["--identifier", identifier, *flags] : flags
-  end
-
-  # The first line of every failure report.
-  def cannot(verb, identifier = "test daemon")
-    "daemon_controller: cannot #{verb} #{identifier}:\n"
-  end
-
-  # A start command, through /bin/sh, that writes $GREETING and $NAME to
-  # `path` before starting the test daemon.
-  def env_reporting_command(path)
-    "printf '%s %s' \"$GREETING\" \"$NAME\" > #{path.shellescape} && #{daemon_command(*standard_flags)}"
-  end
-end
 
 RSpec.describe "exe/daemon_controller" do
   include CliSpecHelper
@@ -106,10 +56,13 @@ RSpec.describe "exe/daemon_controller" do
       expect(read_pid_file).to eq(daemon)
     end
 
-    it "treats a stale PID file as not running" do
-      write_pid_file(unused_pid)
-      expect(run_cli("status", "--pid-file", pid_file)).to have_attributes(status: 3, stdout: "not running\n")
-      expect(File.exist?(pid_file)).to be(false)
+    it "reports a stale PID file as a dead daemon (LSB status 1), leaving the file in place" do
+      dead = unused_pid
+      write_pid_file(dead)
+      expect(run_cli("status", "--pid-file", pid_file))
+        .to have_attributes(status: 1, stdout: "dead (PID #{dead}), but #{pid_file} remains\n", stderr: "")
+      expect(run_cli("pid", "--pid-file", pid_file)).to have_attributes(status: 1, stdout: "", stderr: "")
+      expect(read_pid_file).to eq(dead)
     end
   end
 
@@ -123,6 +76,18 @@ RSpec.describe "exe/daemon_controller" do
       expect(result.stderr).not_to match(/\.rb:\d+:in /) # no backtrace
     end
 
+    {
+      [] => "(exited with status 1)",
+      ["--crash-signal", "KILL"] => "(terminated with signal SIGKILL)"
+    }.each do |crash, ending|
+      it "reports how a --foreground program that died before answering ended: #{ending}" do
+        program = daemon_command(*standard_flags, "--no-daemonize", "--no-pid-file", "--crash-before-listen", *crash)
+        result = run_cli("start", *cli_flags, "--start-command", program, "--foreground")
+        expect(result).to have_attributes(status: 4, stdout: "")
+        expect(result.stderr).to include("crashing, as instructed\n#{ending}\nfull log: #{log_file}\n")
+      end
+    end
+
     it "prints the library's message exactly: the command's output and how it exited" do
       result = run_cli("start", *cli_flags("--message-before-log", "bad config line 3", "--exit-before-fork", "3"))
       expect(result).to have_attributes(status: 4, stdout: "",
@@ -134,19 +99,23 @@ RSpec.describe "exe/daemon_controller" do
       took = elapsed { result = run_cli("start", *cli_flags("--wait-before-listen", "5"), "--start-timeout", "0.5") }
       expect(result.status).to eq(5)
       expect(result.stderr).to start_with(cannot("start"))
-      expect(result.stderr).to end_with("timed out)\n")
+      expect(result.stderr).to include("(timed out)\n")
+      expect(result.stderr)
+        .to match(/^waited \d+\.\d s for the ping tcp:127\.0\.0\.1:#{port}; last ping: no connection; sent SIGTERM$/)
       expect(took).to be < 4
       tracked = File.read(track_file).split.map(&:to_i)
       expect(tracked.none? { |pid| process_alive?(pid) }).to be(true)
     end
 
-    it "exits 1, without a backtrace, when a file cannot be created" do
-      missing_dir_pid_file = File.join(tmpdir, "no-such-dir", "daemon.pid")
-      result = run_cli("start", *cli_flags, "--pid-file", missing_dir_pid_file)
-      expect(result.status).to eq(1)
-      expect(result.stderr).to start_with(cannot("start"))
-      expect(result.stderr).to include("No such file or directory", "no-such-dir")
-      expect(result.stderr.lines.size).to eq(2)
+    it "exits 1, without a backtrace, naming the directory it cannot create" do
+      File.write(File.join(tmpdir, "a-file"), "")
+      blocked = File.join(tmpdir, "a-file", "tmp")
+      result = run_cli("start", *cli_flags, "--pid-file", File.join(blocked, "daemon.pid"))
+      expect(result).to have_attributes(
+        status: 1, stdout: "",
+        stderr: "#{cannot("start")}cannot create directory #{blocked}: #{File.dirname(blocked)} is not a directory\n"
+      )
+      expect(File.exist?(track_file)).to be(false) # nothing was started
     end
   end
 
@@ -274,7 +243,9 @@ RSpec.describe "exe/daemon_controller" do
         expect(result.stdout).to start_with("Usage: daemon_controller COMMAND [OPTIONS]\n")
         expect(result.stdout).to include("start", "stop", "restart", "status", "pid", "Exit status:",
                                          "--start-command CMD", "--ping PING", "tcp:HOST:PORT", "--config FILE",
-                                         "keep_ios", "  64  usage error")
+                                         "keep_ios", "  64  usage error", "--flag=VALUE", "--ok-if-running",
+                                         "--keep-on-interrupt", "--json", "--quiet", "--chdir DIR",
+                                         "  8   start: something already answers --ping")
         expect(result.stdout.lines.map { |line| line.chomp.size }.max).to be <= 80
       end
     end

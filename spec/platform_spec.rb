@@ -4,16 +4,19 @@ require "open3"
 require "spec_helper"
 
 RSpec.describe DaemonController, "without /proc" do
-  # Runs `script` in a child whose /proc is an empty tmpfs, in a private mount
-  # namespace that ends with it (nothing to unmount afterwards). Returns what
-  # the script printed and its status.
+  # Runs `script` in a child whose /proc is an empty tmpfs, in a mount
+  # namespace of its own that ends with it (nothing to unmount afterwards).
+  # Only /proc is made private there, first, so the tmpfs cannot propagate
+  # out; the whole tree could not be inside a chroot, whose root is no mount
+  # point. Returns what the script printed and its status.
   def run_without_proc(script)
     unshare = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |dir| File.join(dir, "unshare") }
                  .find { |path| File.executable?(path) }
     skip "needs root and unshare(1) to hide /proc in a private mount namespace" unless Process.uid.zero? && unshare
     lib = File.expand_path("../lib", __dir__)
-    inner = "mount -t tmpfs none /proc && exec #{[RbConfig.ruby, "-I", lib, "-e", script].shelljoin}"
-    Open3.capture2e(unshare, "--mount", "--propagation", "private", "--", "sh", "-c", inner)
+    inner = "mount --make-private /proc && mount -t tmpfs none /proc && " \
+            "exec #{[RbConfig.ruby, "-I", lib, "-e", script].shelljoin}"
+    Open3.capture2e(unshare, "--mount", "--propagation", "unchanged", "--", "sh", "-c", inner)
   end
 
   it "takes a live daemon for live, and stops it" do

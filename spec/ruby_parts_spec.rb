@@ -44,6 +44,19 @@ RSpec.describe "The Ruby side of DaemonController" do
     File.expand_path("../lib/daemon_controller/#{RUBY_VERSION[/\A\d+\.\d+/]}/daemon_controller", __dir__)
   end
 
+  it "says where to run `rake compile` in a checkout (a Bundler path: source, say) that has not built the extension" do
+    Dir.mktmpdir("dc-checkout-") do |checkout|
+      FileUtils.cp_r(File.expand_path("../lib", __dir__), checkout)
+      FileUtils.rm(Dir[File.join(checkout, "lib", "**", "*.#{RbConfig::CONFIG["DLEXT"]}")])
+      FileUtils.touch(File.join(checkout, "Rakefile"))
+      output, status = Open3.capture2e(RbConfig.ruby, "-I", File.join(checkout, "lib"), "-e",
+                                       'require "daemon_controller"')
+      expect(status.success?).to be(false)
+      expect(output).to include("LoadError", "run `rake compile` in #{checkout} (with Bundler: " \
+                                             "`bundle exec rake compile`; a `path:` source")
+    end
+  end
+
   it "refuses to load the extension alone, naming what Ruby should have defined" do
     output, success = fresh_ruby("require #{compiled_extension.dump}")
     expect(success).to be(false)

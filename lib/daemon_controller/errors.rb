@@ -23,6 +23,26 @@ class DaemonController
 
     # @return [Integer, nil] the PID of the command or daemon concerned.
     attr_reader :pid
+
+    # What a StartTimeout knows beyond its message, which stays as it was;
+    # nil on the other exceptions.
+    #
+    # @return [String, nil] what the start waited for: "the ping
+    #   tcp:127.0.0.1:6379", "the PID file tmp/web.pid" or "the start
+    #   command to exit".
+    attr_reader :waited_for
+
+    # @return [Float, nil] seconds from the start to the timeout.
+    attr_reader :waited
+
+    # @return [String, nil] what the last ping answered, when the start was
+    #   pinging: "no connection", "no 2xx or 3xx answer", "exited with status
+    #   1", "returned nil".
+    attr_reader :last_ping_result
+
+    # @return [Array<String>, nil] the signals sent to end what was started,
+    #   in order: ["SIGTERM"] or ["SIGTERM", "SIGKILL"].
+    attr_reader :signals_sent
   end
 
   # The root of the exceptions for running out of time.

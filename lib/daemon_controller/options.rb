@@ -36,6 +36,8 @@ class DaemonController # rubocop:disable Style/Documentation -- documented in li
                 help: "file the daemon logs to (quoted in reports)" },
     lock_file: { kind: :path, mandatory: false, default: nil, flag: "--lock-file PATH",
                  help: "lock file (default: the PID file + .lock)" },
+    chdir: { kind: :path, mandatory: false, default: nil, flag: "--chdir DIR",
+             help: "working directory of the start, stop, restart and ping commands (default: the current one)" },
     stop_command: { kind: :string, mandatory: false, default: nil, flag: "--stop-command CMD",
                     help: "command that stops the daemon (default: send the graceful signal to its PID)" },
     restart_command: { kind: :string, mandatory: false, default: nil, flag: "--restart-command CMD",

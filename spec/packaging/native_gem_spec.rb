@@ -227,5 +227,38 @@ RSpec.describe "Packaging", packaging: true do
       expect(spec.extensions).to eq(["ext/daemon_controller/extconf.rb"])
       expect(spec.required_ruby_version).to eq(Gem::Requirement.new(">= #{DaemonController::MINIMUM_RUBY_VERSION}"))
     end
+
+    # gem install, as a user runs it: from the packed gem, into a GEM_HOME.
+    def install_gem(gem, gem_home, env)
+      Open3.capture2e(env, RbConfig.ruby, "-S", "gem", "install", "--local", "--no-document",
+                      "--install-dir", gem_home, relative(gem), chdir: NativeGem::ROOT)
+    end
+
+    it "stops early without cargo, saying what is needed and that a platform gem exists" do
+      rake("gem")
+      output, status = install_gem(source_gem, File.join(work_dir, "gems-no-rust"), toolless_env)
+      expect(status.success?).to be(false)
+      expect(output).to include("building the native extension needs Rust", "Rust 1.89 or newer through rustup",
+                                "libclang", "precompiled platform gem")
+      expect(output).not_to include("cargo: not found")
+    end
+
+    it "builds in a temporary directory, leaving no Cargo target/ in the installed gem, which loads" do
+      rake("gem")
+      scratch_dirs = -> { Dir[File.join(Dir.tmpdir, "daemon_controller-cargo-*")] }
+      before = scratch_dirs.call
+      gem_home = File.join(work_dir, "gems-source")
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      output, status = install_gem(source_gem, gem_home, "CARGO_TARGET_DIR" => nil)
+      puts "\n    gem install (source gem): #{(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).round(1)} s"
+      expect(status.success?).to be(true), output
+      installed = File.join(NativeGem::ROOT, gem_home)
+      expect(Dir[File.join(installed, "**", "target")]).to be_empty
+      expect(scratch_dirs.call - before).to be_empty
+      gems = { "GEM_HOME" => gem_home, "GEM_PATH" => gem_home, "RUBYLIB" => nil, "RUBYOPT" => nil }
+      loaded = run!(RbConfig.ruby, "-e", 'require "daemon_controller"; print DaemonController.can_ping_unix_sockets?',
+                    env: gems)
+      expect(loaded).to eq("true")
+    end
   end
 end

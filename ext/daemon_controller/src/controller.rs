@@ -14,7 +14,7 @@ use daemon_controller_engine::controller::{
 use daemon_controller_engine::http;
 use daemon_controller_engine::lock_file::{LockGuard, LockKind};
 use daemon_controller_engine::log_file::is_own_std_channel;
-use daemon_controller_engine::messages::Report;
+use daemon_controller_engine::messages::{self, Exit, Report};
 use daemon_controller_engine::notify::NotifySocket;
 use daemon_controller_engine::ping::{self, PackedAddress};
 use daemon_controller_engine::spawn::{self, CommandSpec, Output, SpawnError, Spawned};
@@ -68,6 +68,8 @@ struct Operation {
     spawning_daemon: bool,
     /// With `ping_command: [:notify]`, the socket of the start in progress.
     notify: Option<NotifySocket>,
+    /// What the last failed ping answered, for the report of a timeout.
+    last_ping: Option<String>,
 }
 
 /// Makes a fresh [`Operation`] the controller's for as long as it lives, and
@@ -255,6 +257,10 @@ impl Host for RubySeams<'_> {
     fn readiness_fd(&self) -> Option<OwnedFd> {
         let operation = self.controller.operation();
         operation.notify.as_ref()?.as_fd().try_clone_to_owned().ok()
+    }
+
+    fn last_ping_result(&self) -> Option<String> {
+        self.controller.operation().last_ping.clone()
     }
 }
 
@@ -548,15 +554,30 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             output,
             daemonize: config.daemonize_for_me,
             exec_in_shell: makes_pid_file,
+            chdir: config.chdir.as_deref(),
         };
         let shown = command.to_string_lossy();
         controller.debug(ruby, || format!("Running command: {shown}"));
-        let spawned = spawn::spawn(&spec).map_err(|e| {
-            let message = match e {
-                SpawnError::Program(_) => format!("Cannot run command '{shown}': {e}"),
-                SpawnError::Setup { .. } => e.to_string(),
+        let start_error =
+            |message: String| Error::new(ruby.get_inner(&errors::START_ERROR), message);
+        let cannot_run =
+            |reason: String| start_error(format!("Cannot run command '{shown}': {reason}"));
+        if let Some(dir) = &config.chdir {
+            let problem = match std::fs::metadata(dir) {
+                Ok(metadata) if metadata.is_dir() => None,
+                Ok(_) => Some("Not a directory".to_owned()),
+                Err(e) => Some(messages::describe(&e)),
             };
-            Error::new(ruby.get_inner(&errors::START_ERROR), message)
+            if let Some(problem) = problem {
+                let dir = dir.display();
+                return Err(cannot_run(format!(
+                    "cannot change to directory {dir}: {problem}"
+                )));
+            }
+        }
+        let spawned = spawn::spawn(&spec).map_err(|e| match e {
+            SpawnError::Program(_) => cannot_run(e.to_string()),
+            SpawnError::Setup { .. } => start_error(e.to_string()),
         })?;
         let pid = spawned.pid();
         // The PID a result reports: the program's own where the PID file
@@ -601,22 +622,23 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
 fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
     rescue_panics(ruby, || {
         let config = controller.config(ruby)?;
-        let up = match &config.ping_command {
+        let answer = match &config.ping_command {
             PingCommand::Callable(callable) => return ping_callable(ruby, controller, *callable),
             PingCommand::Command(command) => ping_command(ruby, controller, command)?,
             PingCommand::Tcp { host, port } => {
                 let address =
                     PackedAddress::tcp(host, *port).map_err(|e| errors::io_error(ruby, e, None))?;
-                ping_address(ruby, &address)?
+                up_or(ping_address(ruby, &address)?, "no connection")
             }
             PingCommand::Unix(path) => {
                 let address =
                     PackedAddress::unix(path).map_err(|e| errors::io_error(ruby, e, None))?;
-                ping_address(ruby, &address)?
+                up_or(ping_address(ruby, &address)?, "no connection")
             }
             PingCommand::Http(target) => {
-                nogvl::blocking(ruby, || http::is_up(target, HTTP_PING_TIMEOUT))?
-                    .map_err(|e| errors::io_error(ruby, e, None))?
+                let up = nogvl::blocking(ruby, || http::is_up(target, HTTP_PING_TIMEOUT))?
+                    .map_err(|e| errors::io_error(ruby, e, None))?;
+                up_or(up, "no 2xx or 3xx answer")
             }
             // Outside a start there is no socket, and so no readiness. The
             // lock is released before an error becomes a Ruby exception.
@@ -625,11 +647,33 @@ fn run_ping_command(ruby: &Ruby, controller: Controller) -> Result<Value, Error>
                     Some(socket) => socket.receive().map(|()| socket.is_ready()),
                     None => Ok(false),
                 };
-                ready.map_err(|e| errors::io_error(ruby, e, None))?
+                up_or(
+                    ready.map_err(|e| errors::io_error(ruby, e, None))?,
+                    "no READY=1 yet",
+                )
             }
         };
-        Ok(ruby.into_value(up))
+        Ok(ruby.into_value(record_ping(controller, answer)))
     })
+}
+
+/// A ping's answer: up, or down for the reason given.
+type PingAnswer = Result<(), String>;
+
+fn up_or(up: bool, reason: &str) -> PingAnswer {
+    if up {
+        Ok(())
+    } else {
+        Err(reason.to_owned())
+    }
+}
+
+/// Keeps the reason of a failed ping for the report of a timeout; whether
+/// the ping succeeded.
+fn record_ping(controller: Controller, answer: PingAnswer) -> bool {
+    let up = answer.is_ok();
+    controller.operation().last_ping = answer.err();
+    up
 }
 
 /// A callable's value is the answer; an allowed connect exception means
@@ -641,9 +685,21 @@ fn ping_callable(
 ) -> Result<Value, Error> {
     let value = match controller.call_before_deadline(ruby, callable) {
         Ok(value) => value,
-        Err(e) if is_allowed_connect_exception(ruby, &e)? => return Ok(ruby.qfalse().as_value()),
+        Err(e) if is_allowed_connect_exception(ruby, &e)? => {
+            let raised = e.value().map_or_else(String::new, |exception| {
+                let text: String = exception.funcall("to_s", ()).unwrap_or_default();
+                format!("raised {}: {text}", unsafe { exception.classname() })
+            });
+            record_ping(controller, Err(raised));
+            return Ok(ruby.qfalse().as_value());
+        }
         Err(e) => return Err(e),
     };
+    let answer = match value.to_bool() {
+        true => Ok(()),
+        false => Err(format!("returned {}", value.inspect())),
+    };
+    record_ping(controller, answer);
     if value.respond_to("close", false)? {
         let _: Result<Value, Error> = value.funcall("close", ());
     }
@@ -651,7 +707,7 @@ fn ping_callable(
 }
 
 /// A command ping runs like `system`: up when it exits 0.
-fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<bool, Error> {
+fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<PingAnswer, Error> {
     let spec = CommandSpec {
         command,
         env: &[],
@@ -659,9 +715,11 @@ fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<
         output: Output::System,
         daemonize: false,
         exec_in_shell: false,
+        chdir: controller.config(ruby)?.chdir.as_deref(),
     };
-    let Ok(spawned) = spawn::spawn(&spec) else {
-        return Ok(false);
+    let spawned = match spawn::spawn(&spec) {
+        Ok(spawned) => spawned,
+        Err(e) => return Ok(Err(format!("cannot run: {e}"))),
     };
     let exited = controller.wait_for(ruby, &spawned, controller.deadline())?;
     if !exited {
@@ -676,7 +734,11 @@ fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<
             "ping command timed out",
         ));
     }
-    Ok(status == Some(0))
+    Ok(match status {
+        Some(0) => Ok(()),
+        Some(status) => Err(Exit::from_wait_status(status).to_string()),
+        None => Err("exit status unknown".to_owned()),
+    })
 }
 
 fn ping_address(ruby: &Ruby, address: &PackedAddress) -> Result<bool, Error> {

@@ -109,7 +109,14 @@ fn set_report(exception: &Exception, report: Report) -> Result<(), Error> {
             None => number.to_string(),
         }),
     )?;
-    exception.ivar_set("@pid", report.pid)
+    exception.ivar_set("@pid", report.pid)?;
+    let Some(waited) = report.details.and_then(|details| details.waited) else {
+        return Ok(());
+    };
+    exception.ivar_set("@waited_for", waited.what)?;
+    exception.ivar_set("@waited", waited.how_long.as_secs_f64())?;
+    exception.ivar_set("@last_ping_result", waited.last_ping)?;
+    exception.ivar_set("@signals_sent", waited.signals_sent)
 }
 
 /// Runs a step that opens files. When descriptors run out, it collects

@@ -24,13 +24,14 @@ use crate::lock_file::path_from;
 /// The options that the code below gives a meaning to. Each must be a row of
 /// `DaemonController::OPTIONS` (checked when the extension loads); the table
 /// alone says which are mandatory, which are known and what the defaults are.
-const NATIVE: [&str; 21] = [
+const NATIVE: [&str; 22] = [
     "identifier",
     "start_command",
     "ping_command",
     "pid_file",
     "log_file",
     "lock_file",
+    "chdir",
     "stop_command",
     "restart_command",
     "before_start",
@@ -137,6 +138,18 @@ impl PingCommand {
         }
     }
 
+    /// The ping as reports name it: the forms the command-line tool takes.
+    fn describe(&self) -> String {
+        match self {
+            PingCommand::Command(command) => command.to_string_lossy().into_owned(),
+            PingCommand::Tcp { host, port } => format!("tcp:{host}:{port}"),
+            PingCommand::Unix(path) => format!("unix:{}", String::from_utf8_lossy(path)),
+            PingCommand::Http(target) => format!("http://{}{}", target.host_header, target.path),
+            PingCommand::Notify => "notify".to_owned(),
+            PingCommand::Callable(_) => "callable".to_owned(),
+        }
+    }
+
     fn socket(&self) -> Option<PathBuf> {
         match self {
             PingCommand::Unix(path) => Some(PathBuf::from(std::ffi::OsStr::from_bytes(path))),
@@ -153,6 +166,8 @@ pub struct Config {
     pub ping_command: PingCommand,
     pub stop_command: Option<OsString>,
     pub restart_command: Option<OsString>,
+    /// The working directory of the commands, absolute.
+    pub chdir: Option<PathBuf>,
     pub before_start: Option<Opaque<Value>>,
     pub daemonize_for_me: bool,
     pub keep_ios: Vec<Opaque<Value>>,
@@ -546,6 +561,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         // order that decides which of several bad options is reported.
         ping_cost: PingCost::Cheap,
         ping_socket: None,
+        ping_description: String::new(),
         stop_signal: options.stop_signal()?,
         has_stop_command: stop_command.is_some(),
         dont_stop_if_pid_file_invalid: options.truthy("dont_stop_if_pid_file_invalid"),
@@ -562,6 +578,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
     let ping_command = options.ping_command(mandatory("ping_command"))?;
     settings.ping_cost = ping_command.cost();
     settings.ping_socket = ping_command.socket();
+    settings.ping_description = ping_command.describe();
     Ok(Config {
         settings,
         lock_file: LockFile::new(absolute_path(&lock_file)),
@@ -569,6 +586,10 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         ping_command,
         stop_command,
         restart_command: options.optional_command("restart_command")?,
+        chdir: match options.get("chdir") {
+            Some(value) => Some(absolute_path(&options.path("chdir", value)?)),
+            None => None,
+        },
         before_start: options.callable("before_start")?,
         daemonize_for_me,
         keep_ios: options.keep_ios()?,

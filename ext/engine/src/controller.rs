@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::lock_file::LockKind;
 use crate::log_file::LogWatch;
-use crate::messages::{Exit, Report};
+use crate::messages::{Details, Exit, Report, Waited};
 use crate::pid_file::PidFile;
 use crate::ping_schedule::{PingCost, PingSchedule};
 use crate::process::{self, Liveness};
@@ -55,6 +55,9 @@ pub struct Settings {
     /// The program neither daemonizes nor writes a PID file: the PID of the
     /// process running the start command goes into the PID file.
     pub make_pid_file: bool,
+    /// The ping as reports name it: "tcp:127.0.0.1:6379", "notify", the
+    /// command.
+    pub ping_description: String,
 }
 
 /// What running a command (start or stop command) came to.
@@ -182,6 +185,15 @@ pub trait Host {
     fn readiness_fd(&self) -> Option<OwnedFd> {
         None
     }
+    /// What the last failed ping answered ("connection refused", "exited
+    /// with status 1"), if known.
+    fn last_ping_result(&self) -> Option<String> {
+        None
+    }
+    /// Whether `pid`, named by the PID file after a successful ping, runs.
+    fn process_runs(&self, pid: i32) -> bool {
+        process::is_running(pid)
+    }
 }
 
 /// The steps of the flows that the contract lets callers observe or replace,
@@ -285,17 +297,11 @@ impl<S: StubPoints> Flow<'_, S> {
     /// `start_abort_timeout` to exit, then SIGKILL and up to [`KILL_WAIT`];
     /// reaps it, and deletes the PID file if the command wrote its own PID
     /// there (a daemon that forked in time wrote another one: it stays).
-    fn abort_direct_child(&self, pid: i32) -> Result<(), Failure<S::Error>> {
+    fn abort_direct_child(&self, pid: i32) -> Result<Vec<&'static str>, Failure<S::Error>> {
         if pid <= 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let exited = || Ok(!process::is_running(pid));
-        self.kill_if_present("SIGTERM", pid)?;
-        let grace = deadline_after(self.settings.start_abort_timeout);
-        if !self.wait_until_gone(Some(pid), grace, exited)? {
-            self.kill_if_present("SIGKILL", pid)?;
-            self.wait_until_gone(Some(pid), deadline_after(Some(KILL_WAIT)), exited)?;
-        }
+        let signals = self.terminate(pid, || Ok(!process::is_running(pid)))?;
         let _ = process::try_reap(pid);
         let pid_file = &self.settings.pid_file;
         if pid_file.read_pid().ok().flatten() == Some(pid) {
@@ -303,7 +309,24 @@ impl<S: StubPoints> Flow<'_, S> {
                 .debug(|| format!("Deleting the PID file of process {pid}"));
             pid_file.delete();
         }
-        Ok(())
+        Ok(signals)
+    }
+
+    /// SIGTERM, up to `start_abort_timeout` for `gone`, then SIGKILL and up
+    /// to [`KILL_WAIT`]; returns the signals sent.
+    fn terminate(
+        &self,
+        pid: i32,
+        mut gone: impl FnMut() -> Result<bool, StepError<S::Error>>,
+    ) -> Result<Vec<&'static str>, Failure<S::Error>> {
+        self.kill_if_present("SIGTERM", pid)?;
+        let grace = deadline_after(self.settings.start_abort_timeout);
+        if self.wait_until_gone(Some(pid), grace, &mut gone)? {
+            return Ok(vec!["SIGTERM"]);
+        }
+        self.kill_if_present("SIGKILL", pid)?;
+        self.wait_until_gone(Some(pid), deadline_after(Some(KILL_WAIT)), gone)?;
+        Ok(vec!["SIGTERM", "SIGKILL"])
     }
 }
 
@@ -322,6 +345,9 @@ pub fn start<S: StubPoints>(settings: &Settings, seams: &S) -> Result<(), Failur
         log,
         started,
         deadline,
+        waiting_for: Waiting::StartCommand,
+        daemon: None,
+        signals_sent: Vec::new(),
     }
     .run()
 }
@@ -331,6 +357,20 @@ struct Start<'a, S: StubPoints> {
     log: LogWatch,
     started: Instant,
     deadline: Option<Instant>,
+    waiting_for: Waiting,
+    /// The PID the PID file named once it was available, to reap the daemon
+    /// if it dies (the running check deletes a stale file).
+    daemon: Option<i32>,
+    /// Sent to end what was started, when the start timed out.
+    signals_sent: Vec<&'static str>,
+}
+
+/// What a start is waiting for, for the report of a timeout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    StartCommand,
+    PidFile,
+    Ping,
 }
 
 /// How a readiness wait ended, when not with a ready daemon.
@@ -367,7 +407,7 @@ impl<S: StubPoints> Start<'_, S> {
             CommandOutcome::TimedOut { pid, output } => {
                 seams.debug(|| format!("Timeout waiting for daemon to fork, PID {pid}"));
                 seams.daemonization_timed_out(pid).seam()?;
-                self.flow.abort_direct_child(pid)?;
+                self.signals_sent = self.flow.abort_direct_child(pid)?;
                 Err(Failure::StartTimeout(self.report(
                     output,
                     None,
@@ -385,12 +425,49 @@ impl<S: StubPoints> Start<'_, S> {
                     Err(Unready::Failed(failure)) => return Err(failure),
                 }
                 match seams.run_ping_command() {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(Failure::Start(self.report(output, None, false, None))),
+                    Ok(true) => self.check_daemon_runs(output),
+                    Ok(false) => Err(Failure::Start(self.died_report(output))),
                     Err(e) => self.timed_out_or(e, |start| start.abort(output)),
                 }
             }
         }
+    }
+
+    /// The daemon died before answering. How it ended is known where it is
+    /// our child: a host that is a child subreaper (the command-line tool)
+    /// adopts a daemon whose start command has exited, and reaps it here.
+    fn died_report(&self, output: Option<String>) -> Report {
+        let reaped = self.daemon.and_then(|pid| match process::try_reap(pid) {
+            Ok(Some(Some(status))) => Some((pid, Exit::from_wait_status(status))),
+            _ => None,
+        });
+        match reaped {
+            Some((pid, exit)) => self.report(output, Some(exit), false, Some(pid)),
+            None => self.report(output, None, false, None),
+        }
+    }
+
+    /// A ping that succeeds while the process the PID file names is gone
+    /// answered for another program (one holding the daemon's port, say):
+    /// the daemon itself did not start.
+    fn check_daemon_runs(&self, output: Option<String>) -> Result<(), Failure<S::Error>> {
+        let Ok(Some(pid)) = self.flow.settings.pid_file.read_pid() else {
+            return Ok(());
+        };
+        if self.flow.seams.process_runs(pid) {
+            return Ok(());
+        }
+        let mut report = self.report(output, None, false, Some(pid));
+        let note = format!(
+            "the ping answered, but process {pid} of the PID file is not running: \
+             another program answers {}",
+            self.flow.settings.ping_description
+        );
+        report.details = Some(Box::new(Details {
+            note: Some(note),
+            waited: None,
+        }));
+        Err(Failure::Start(report))
     }
 
     /// Writes the PID file for a program that writes none. Without a PID to
@@ -460,13 +537,7 @@ impl<S: StubPoints> Start<'_, S> {
         seams.start_timed_out(pid).seam()?;
         if let Some(pid) = pid {
             let not_running = || seams.daemon_is_running().map(|running| !running);
-            self.flow.kill_if_present("SIGTERM", pid)?;
-            let grace = deadline_after(self.flow.settings.start_abort_timeout);
-            if !self.flow.wait_until_gone(Some(pid), grace, not_running)? {
-                self.flow.kill_if_present("SIGKILL", pid)?;
-                let bound = deadline_after(Some(KILL_WAIT));
-                self.flow.wait_until_gone(Some(pid), bound, not_running)?;
-            }
+            self.signals_sent = self.flow.terminate(pid, not_running)?;
         }
         Err(Failure::StartTimeout(self.report(output, None, true, pid)))
     }
@@ -478,14 +549,37 @@ impl<S: StubPoints> Start<'_, S> {
         timed_out: bool,
         pid: Option<i32>,
     ) -> Report {
-        Report {
+        let mut report = Report {
             output,
             logs: self.log.gained(),
             exit,
             timed_out,
             pid,
             ..Report::default()
+        };
+        if timed_out {
+            let settings = self.flow.settings;
+            let waited = Waited {
+                what: match self.waiting_for {
+                    Waiting::StartCommand => "the start command to exit".to_owned(),
+                    Waiting::PidFile => {
+                        format!("the PID file {}", settings.pid_file.path().display())
+                    }
+                    Waiting::Ping => format!("the ping {}", settings.ping_description),
+                },
+                how_long: self.started.elapsed(),
+                last_ping: match self.waiting_for {
+                    Waiting::Ping => self.flow.seams.last_ping_result(),
+                    _ => None,
+                },
+                signals_sent: self.signals_sent.clone(),
+            };
+            report.details = Some(Box::new(Details {
+                note: None,
+                waited: Some(waited),
+            }));
         }
+        report
     }
 
     /// Ends a wait step: the deadline or log inactivity make it a timeout.
@@ -525,6 +619,7 @@ impl<S: StubPoints> Start<'_, S> {
             events.watch_directory_of(&settings.log_file);
             events
         };
+        self.waiting_for = Waiting::PidFile;
         loop {
             self.check_time(&mut activity)?;
             if self.checked(seams.pid_file_available())? {
@@ -536,6 +631,8 @@ impl<S: StubPoints> Start<'_, S> {
             self.checked(seams.blocking(|| events.wait(wake)))?;
         }
         seams.debug(|| "PID file available; pinging".to_owned());
+        self.waiting_for = Waiting::Ping;
+        self.daemon = settings.pid_file.read_pid().ok().flatten();
         let schedule = PingSchedule::new(
             settings.ping_cost,
             settings.ping_interval,

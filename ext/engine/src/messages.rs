@@ -58,6 +58,30 @@ pub struct Report {
     /// What the daemon said of itself (sd_notify `STATUS=` lines), shown
     /// after the output and logs.
     pub statuses: Vec<String>,
+    /// What is known beyond the command's output and exit (boxed: reports
+    /// travel in every `Result` of the flows).
+    pub details: Option<Box<Details>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    /// Why the start failed when neither the command nor the log says so,
+    /// shown in the parenthesised tail.
+    pub note: Option<String>,
+    /// For a timeout, what is not in the message.
+    pub waited: Option<Waited>,
+}
+
+/// What a start that timed out was waiting for, how long it waited, what
+/// the last ping answered, and the signals sent to end what was started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Waited {
+    /// "the ping tcp:127.0.0.1:6379", "the PID file tmp/web.pid", "the
+    /// start command to exit".
+    pub what: String,
+    pub how_long: std::time::Duration,
+    pub last_ping: Option<String>,
+    pub signals_sent: Vec<&'static str>,
 }
 
 impl fmt::Display for Report {
@@ -77,6 +101,11 @@ impl fmt::Display for Report {
         let tail: Vec<String> = availability
             .into_iter()
             .chain(self.exit.map(|exit| exit.to_string()))
+            .chain(
+                self.details
+                    .as_ref()
+                    .and_then(|details| details.note.clone()),
+            )
             .chain(self.timed_out.then(|| "timed out".to_owned()))
             .collect();
         let mut lines: Vec<String> = present

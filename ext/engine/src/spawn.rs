@@ -50,6 +50,8 @@ pub struct CommandSpec<'a> {
     /// Have the shell, where one is needed, replace itself with a single
     /// simple command, so that the command's PID is the program's own.
     pub exec_in_shell: bool,
+    /// The working directory of the command; `None`: ours.
+    pub chdir: Option<&'a Path>,
 }
 
 /// A spawned command, not reaped yet.
@@ -151,14 +153,14 @@ fn is_assignment(word: &[u8]) -> bool {
 }
 
 /// Whether `program` can be executed, searching `path` as execvp(3) would.
-fn is_executable(program: &OsStr, path: Option<&OsString>) -> bool {
+fn is_executable(program: &OsStr, path: Option<&OsString>, chdir: Option<&Path>) -> bool {
     let runnable = |candidate: &Path| {
         candidate
             .metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.as_bytes().contains(&b'/') {
-        return runnable(Path::new(program));
+        return runnable(&chdir.unwrap_or(Path::new("")).join(program));
     }
     let Some(path) = path else {
         return false;
@@ -181,7 +183,8 @@ impl CommandSpec<'_> {
         // Elsewhere nothing would show the shell's complaint: the exec
         // itself fails, and the caller reports its error.
         let direct = !needs_shell(self.command)
-            && (self.output != Output::Capture || is_executable(words[0], path.as_ref()));
+            && (self.output != Output::Capture
+                || is_executable(words[0], path.as_ref(), self.chdir));
         let mut command = if direct {
             let mut command = Command::new(words[0]);
             command.args(&words[1..]);
@@ -196,6 +199,9 @@ impl CommandSpec<'_> {
             command.arg(rewritten.as_deref().unwrap_or(self.command));
             command
         };
+        if let Some(dir) = self.chdir {
+            command.current_dir(dir);
+        }
         for (name, value) in self.env {
             match value {
                 Some(value) => command.env(name, value),
@@ -466,6 +472,7 @@ mod tests {
             output: Output::Capture,
             daemonize: false,
             exec_in_shell: false,
+            chdir: None,
         }
     }
 
@@ -567,6 +574,7 @@ mod tests {
         let spec = CommandSpec {
             daemonize: true,
             exec_in_shell: true,
+            chdir: None,
             ..capture(&command)
         };
         let spawned = spawn(&spec).unwrap();

@@ -16,9 +16,10 @@ use daemon_controller_engine::controller::{
     self as flows, CommandOutcome, Failure, Host, Settings, StepError, StubPoints,
 };
 use daemon_controller_engine::lock_file::LockKind;
-use daemon_controller_engine::messages::Exit;
+use daemon_controller_engine::messages::{Exit, Report, Waited};
 use daemon_controller_engine::pid_file::PidFile;
 use daemon_controller_engine::ping_schedule::PingCost;
+use daemon_controller_engine::process::{self, Liveness};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -106,6 +107,10 @@ struct Fake {
     stop_command: Script<CommandOutcome>,
     on_term: OnSignal,
     on_kill: OnSignal,
+    /// Whether the process the PID file names runs, as the host sees it.
+    process_runs: bool,
+    /// What the host says the last failed ping answered.
+    last_ping: Option<String>,
 }
 
 fn ok() -> CommandOutcome {
@@ -131,6 +136,8 @@ impl Fake {
             stop_command: Script::new([ok()]),
             on_term: OnSignal::Stops,
             on_kill: OnSignal::Stops,
+            process_runs: true,
+            last_ping: None,
         }
     }
 
@@ -190,6 +197,14 @@ impl Host for Fake {
 
     fn blocking<T>(&self, mut step: impl FnMut() -> io::Result<T>) -> Answer<T> {
         step().map_err(|e| panic!("a wait failed: {e}"))
+    }
+
+    fn last_ping_result(&self) -> Option<String> {
+        self.last_ping.clone()
+    }
+
+    fn process_runs(&self, _pid: i32) -> bool {
+        self.process_runs
     }
 }
 
@@ -278,6 +293,7 @@ fn settings(scratch: &Scratch) -> Settings {
         has_stop_command: false,
         dont_stop_if_pid_file_invalid: false,
         make_pid_file: false,
+        ping_description: "tcp:127.0.0.1:9".to_owned(),
     }
 }
 
@@ -316,18 +332,30 @@ const SPAWNED: [&str; 4] = [
 
 // ---- start -----------------------------------------------------------------
 
-#[test]
-fn start_with_a_first_ping_that_succeeds() {
-    let scratch = Scratch::new();
-    let fake = Fake::new(&scratch);
-    flows::start(&settings(&scratch), &fake).unwrap();
+/// The calls of a start whose first ping succeeds: the PID file is there at
+/// once, then one ping and the final one.
+fn calls_of_a_first_ping_that_succeeds() -> Vec<String> {
     let mut expected = strings(&SPAWNED);
     expected.extend(strings(&[
         "pid_file_available?",
         "run_ping_command",
         "run_ping_command",
     ]));
-    assert_eq!(fake.calls(), expected);
+    expected
+}
+
+/// What a timed-out start's report says it waited for.
+fn waited(report: &Report) -> &Waited {
+    let details = report.details.as_deref().expect("no details");
+    details.waited.as_ref().expect("no wait described")
+}
+
+#[test]
+fn start_with_a_first_ping_that_succeeds() {
+    let scratch = Scratch::new();
+    let fake = Fake::new(&scratch);
+    flows::start(&settings(&scratch), &fake).unwrap();
+    assert_eq!(fake.calls(), calls_of_a_first_ping_that_succeeds());
     assert_eq!(fake.deadline.get(), None, "the deadline outlived the flow");
 }
 
@@ -361,8 +389,19 @@ fn start_that_times_out_terminates_what_the_pid_file_names() {
     fake.running = Script::new([false, true]);
     let mut settings = settings(&scratch);
     settings.start_timeout = Some(Duration::from_millis(60));
+    fake.last_ping = Some("no connection".to_owned());
     let failure = flows::start(&settings, &fake).unwrap_err();
-    assert!(matches!(&failure, Failure::StartTimeout(report) if report.timed_out));
+    let Failure::StartTimeout(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    assert!(report.timed_out);
+    // The message stays as it was; the details are beside it.
+    assert_eq!(report.to_string(), "(logs empty; timed out)");
+    let details = waited(report);
+    assert_eq!(details.what, "the ping tcp:127.0.0.1:9");
+    assert!(details.how_long >= Duration::from_millis(60));
+    assert_eq!(details.last_ping.as_deref(), Some("no connection"));
+    assert_eq!(details.signals_sent, ["SIGTERM"]);
 
     let calls = fake.calls();
     let mut waited = strings(&SPAWNED);
@@ -385,6 +424,70 @@ fn start_that_times_out_terminates_what_the_pid_file_names() {
         assert_eq!(round, strings(&["run_ping_command", "daemon_is_running?"]));
     }
     assert_eq!(fake.count(&format!("kill SIGKILL {NOBODY}")), 0);
+}
+
+#[test]
+fn start_that_waits_in_vain_for_the_pid_file_says_so() {
+    let scratch = Scratch::new();
+    let mut fake = Fake::new(&scratch);
+    fake.daemon_pid = None;
+    fake.pid_file_available = Script::new([false]);
+    fake.last_ping = Some("never asked for".to_owned());
+    let mut settings = settings(&scratch);
+    settings.start_timeout = Some(Duration::from_millis(30));
+    let failure = flows::start(&settings, &fake).unwrap_err();
+    let Failure::StartTimeout(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    let pid_file = scratch.0.join("daemon.pid");
+    let expected = format!("the PID file {}", pid_file.display());
+    let details = waited(report);
+    assert_eq!(details.what, expected);
+    assert_eq!(details.last_ping, None, "no ping was made");
+    assert!(details.signals_sent.is_empty(), "nothing to signal");
+    assert_eq!(fake.count("run_ping_command"), 0);
+}
+
+#[test]
+fn start_whose_ping_answers_while_the_daemon_is_gone_fails() {
+    let scratch = Scratch::new();
+    let mut fake = Fake::new(&scratch);
+    fake.process_runs = false;
+    let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
+    let Failure::Start(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    assert_eq!(report.pid, Some(NOBODY));
+    assert_eq!(
+        report.to_string(),
+        format!(
+            "(logs empty; the ping answered, but process {NOBODY} of the PID file \
+             is not running: another program answers tcp:127.0.0.1:9)"
+        )
+    );
+    // The check asks the host, not a stub point: the calls stay the contract's.
+    assert_eq!(fake.calls(), calls_of_a_first_ping_that_succeeds());
+}
+
+#[test]
+fn start_whose_daemon_is_our_child_reports_how_it_ended() {
+    let scratch = Scratch::new();
+    let mut daemon = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let pid = daemon.id() as i32;
+    while process::liveness(pid, None) != Liveness::Gone {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut fake = Fake::new(&scratch);
+    fake.daemon_pid = Some(pid);
+    fake.pings = Script::new([Ok(false)]);
+    let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
+    let Failure::Start(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    assert_eq!(report.exit, Some(Exit::Status(3)));
+    assert_eq!(report.pid, Some(pid));
+    assert_eq!(report.to_string(), "(logs empty; exited with status 3)");
+    assert!(daemon.wait().is_err(), "the flow reaped it");
 }
 
 #[test]
@@ -475,7 +578,12 @@ fn start_command_still_running_at_the_deadline_is_terminated() {
         output: None,
     }]);
     let failure = flows::start(&settings(&scratch), &fake).unwrap_err();
-    assert!(matches!(failure, Failure::StartTimeout(_)), "{failure:?}");
+    let Failure::StartTimeout(report) = &failure else {
+        panic!("{failure:?}");
+    };
+    let details = waited(report);
+    assert_eq!(details.what, "the start command to exit");
+    assert_eq!(details.signals_sent, ["SIGTERM"]);
     let pid = command.pid();
     let mut expected = strings(&SPAWNED);
     expected.extend([

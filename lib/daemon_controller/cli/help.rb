@@ -104,7 +104,8 @@ class DaemonController
       def options_summary(parser)
         lines = []
         parser.summarize { |line| lines << line }
-        "Options:\n#{lines.join("\n")}\n"
+        "Options (--flag VALUE or --flag=VALUE, booleans also --no-flag; typed in full):\n" \
+          "#{lines.join("\n")}\n"
       end
 
       def exit_statuses(commands)

@@ -5,8 +5,12 @@ class DaemonController
     # The flags and the config file of the command-line tool, both built from
     # DaemonController::OPTIONS: an option gets a flag when its row has one,
     # and a config-file key unless only Ruby can give it. A row's kind says
-    # how its text is read. Beside them, the tool's own flags: --foreground,
-    # --config, --verbose, --help and --version.
+    # how its text is read. Beside them, the tool's own flags (TOOL_FLAGS and
+    # --foreground, --config, --help, --version).
+    #
+    # Flags work as `--flag VALUE` and `--flag=VALUE`, booleans also as
+    # `--no-flag`, and must be typed in full: an abbreviation that works today
+    # would break a script as soon as a new flag shares its beginning.
     module OptionParsing
       # Kinds whose value is text, given as it is.
       TEXT_KINDS = %i[name command path string signal].freeze
@@ -15,16 +19,30 @@ class DaemonController
       # The longest line of a flag's help.
       HELP_WIDTH = 42
 
+      # The tool's own switches without a value: the instance variable each
+      # sets, and its help.
+      TOOL_FLAGS = {
+        "--verbose" => [:@verbose, "say what was done (start, stop, restart), and how status and pid " \
+                                   "read the PID file"],
+        "--quiet" => [:@quiet, "no status line on a terminal while start waits"],
+        "--ok-if-running" => [:@ok_if_running, "start: exit 0 when the daemon already runs"],
+        "--keep-on-interrupt" => [:@keep_on_interrupt, "start, restart: leave a half-started daemon " \
+                                                       "running on Ctrl-C"],
+        "--json" => [:@json, "status, pid: print one JSON object (running, pid, pid_file, uptime, command)"]
+      }.freeze
+
       private
 
       # The options for DaemonController.new: the config file's, overridden
       # by the flags, checked for what `command` needs, with defaults filled
       # in.
       def controller_options(command)
+        @config_sources = {}
         from_file = @config_path ? load_config(@config_path) : {}
         options = from_file.merge(@flags) do |name, file_value, flag_value|
           name == :env ? file_value.merge(flag_value) : flag_value
         end
+        @sources = @config_sources.merge(@flag_sources)
         missing = command.requirements.call(options).reject { |name| options[name] }
         unless missing.empty?
           label = missing.size == 1 ? "missing option" : "missing options"
@@ -52,9 +70,6 @@ class DaemonController
         timeouts, others = others.partition { |_, row| row[:kind] == :seconds }
         OptionParser.new do |opts|
           opts.program_name = PROGRAM
-          # Abbreviated flags would break scripts as soon as a flag is added
-          # (optparse before 0.2, in Ruby 2.7, always accepts them).
-          opts.require_exact = true if opts.respond_to?(:require_exact=)
           opts.summary_indent = "  "
           opts.summary_width = 30
 
@@ -66,6 +81,7 @@ class DaemonController
           opts.on("--foreground", *wrap("for programs that stay in the foreground: detach them and write " \
                                         "their PID file (--daemonize-for-me, and make_pid_file)")) do
             @flags[:daemonize_for_me] = @flags[:make_pid_file] = true
+            @flag_sources[:daemonize_for_me] = @flag_sources[:make_pid_file] = "--foreground"
           end
           opts.separator("")
           opts.separator("Timeouts, in seconds (0 means no limit):")
@@ -80,15 +96,57 @@ class DaemonController
         opts.on("--config FILE", *wrap("read options from a YAML file (see \"Config file\" below)")) do |path|
           @config_path = non_empty(path, "--config")
         end
-        opts.on("--verbose", "say what was done (start, stop, restart)") { @verbose = true }
+        TOOL_FLAGS.each do |flag, (variable, help)|
+          opts.on(flag, *wrap(help)) { instance_variable_set(variable, true) }
+        end
         opts.on("-h", "--help", "show this help") { @help = true }
         opts.on("--version", "print the version") { @version = true }
+      end
+
+      # Refuses a long flag not typed in full, before optparse, which would
+      # complete it, sees it; suggests what may have been meant.
+      def refuse_abbreviations(parser, argv)
+        switches = long_switches(parser)
+        words = argv.each
+        loop do
+          word = words.next
+          break if word == "--"
+          next unless word.start_with?("--")
+
+          name, value = word.split("=", 2)
+          switch = switches.fetch(name) { raise UsageError, unknown_flag(word, name, switches.keys) }
+          # The value of `--flag VALUE` may itself start with "--".
+          words.next if value.nil? && switch.is_a?(OptionParser::Switch::RequiredArgument)
+        end
+      end
+
+      # Every long flag as typed ("--pid-file", "--no-daemonize-for-me"),
+      # with its switch.
+      def long_switches(parser)
+        parser.top.list.grep(OptionParser::Switch).each_with_object({}) do |switch, switches|
+          switch.long.each do |long|
+            names = long.include?("[no-]") ? [long.sub("[no-]", ""), long.sub("[no-]", "no-")] : [long]
+            names.each { |name| switches[name] = switch }
+          end
+        end
+      end
+
+      def unknown_flag(word, name, known)
+        return "invalid option: #{word} (keep_ios takes Ruby IO objects: there is no flag for it)" \
+          if name == "--keep-ios"
+
+        completions = known.select { |flag| flag.start_with?(name) }
+        return "invalid option: #{word} (flags are not abbreviated: #{completions.join(", ")})" if completions.any?
+
+        guesses = DidYouMean::SpellChecker.new(dictionary: known).correct(name)
+        guesses.empty? ? "invalid option: #{word}" : "invalid option: #{word} (did you mean #{guesses.join(", ")}?)"
       end
 
       # The flag of one option, reading its value as the option's kind says.
       def option_flag(opts, name, row)
         flag = row[:flag].split.first
         opts.on(row[:flag], *wrap(flag_help(row))) do |value|
+          @flag_sources[name] = flag
           if row[:kind] == :env
             (@flags[:env] ||= {}).update(env_assignment(value, flag))
           else
@@ -197,6 +255,18 @@ class DaemonController
 
       # ---- the config file ---------------------------------------------------
 
+      # "unknown option (did you mean pid_file?)": a key written as a flag
+      # (`ping`, `pid-file`) or misspelt.
+      def unknown_key(key, source)
+        config_keys = DaemonController::OPTIONS.reject { |_, row| RUBY_ONLY_KINDS.include?(row[:kind]) }
+        spelt_as_flag = config_keys.find do |name, row|
+          name.to_s == key.tr("-", "_") || row[:flag]&.split&.first&.sub("[no-]", "") == "--#{key}"
+        end
+        guesses = [spelt_as_flag&.first].compact
+        guesses = DidYouMean::SpellChecker.new(dictionary: config_keys.keys).correct(key) if guesses.empty?
+        guesses.empty? ? "#{source}: unknown option" : "#{source}: unknown option (did you mean #{guesses.join(", ")}?)"
+      end
+
       def load_config(path)
         content = begin
           File.read(path)
@@ -225,7 +295,8 @@ class DaemonController
           options[:daemonize_for_me] = options[:make_pid_file] = true unless value.nil? || !boolean(value, source)
           return
         end
-        row = DaemonController::OPTIONS.fetch(key.to_sym) { raise UsageError, "#{source}: unknown option" }
+        row = DaemonController::OPTIONS.fetch(key.to_sym) { raise UsageError, unknown_key(key, source) }
+        @config_sources[key.to_sym] = source
         if RUBY_ONLY_KINDS.include?(row[:kind])
           raise UsageError, "#{source}: takes Ruby objects, which a config file cannot give"
         end
