@@ -6,6 +6,7 @@
 # --verbose also prints DaemonController's debug log.
 
 require "daemon_controller"
+require "daemon_controller/version"
 require "fileutils"
 require "logger"
 require "rbconfig"

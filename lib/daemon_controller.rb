@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "rbconfig"
-require "daemon_controller/version"
 # What Ruby can define itself, before the extension that looks it up.
 require "daemon_controller/errors"
 require "daemon_controller/results"

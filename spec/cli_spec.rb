@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "spec_helper"
+require "daemon_controller/version"
 require_relative "support/cli"
 require "yaml"
 

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "spec_helper"
+require "daemon_controller/version"
 
 RSpec.describe DaemonController do
   describe "the class" do
@@ -34,6 +35,34 @@ RSpec.describe DaemonController do
          daemon_spawned start_timed_out daemonization_timed_out ping_socket].each do |name|
         expect(described_class.private_method_defined?(name)).to be(true), "#{name} is not a private method"
       end
+    end
+  end
+
+  describe "instance variables" do
+    it "holds each option under the original's name, the value given or the default, set at construction" do
+      before_start = -> {}
+      controller = described_class.new(identifier: "iv", start_command: "start it", ping_command: "ping it",
+                                       pid_file: "rel/daemon.pid", log_file: "/var/log/x.log",
+                                       stop_timeout: 5, env: { "A" => "1" }, before_start: before_start)
+      given = { identifier: "iv", start_command: "start it", ping_command: "ping it", pid_file: "rel/daemon.pid",
+                log_file: "/var/log/x.log", stop_timeout: 5, env: { "A" => "1" }, before_start: before_start }
+      defaults = { stop_command: nil, restart_command: nil, start_timeout: 30, start_abort_timeout: 10,
+                   log_file_activity_timeout: 10, ping_interval: 0.1, stop_graceful_signal: "TERM",
+                   dont_stop_if_pid_file_invalid: false, daemonize_for_me: false, keep_ios: nil, logger: nil }
+      given.merge(defaults).each do |name, value|
+        expect(controller.instance_variable_get(:"@#{name}")).to eq(value), "@#{name}"
+      end
+      lock = controller.instance_variable_get(:@lock_file)
+      expect(lock).to be_a(DaemonController::LockFile)
+      expect(lock.instance_variable_get(:@filename)).to eq(File.absolute_path("rel/daemon.pid.lock"))
+    end
+
+    it "names the given lock file by its absolute path, and takes String keys of an options Hash" do
+      controller = described_class.new("identifier" => "iv", "start_command" => "s", "ping_command" => "p",
+                                       "pid_file" => "/a.pid", "log_file" => "/a.log", "lock_file" => "l.lock")
+      expect(controller.instance_variable_get(:@identifier)).to eq("iv")
+      expect(controller.instance_variable_get(:@lock_file).instance_variable_get(:@filename))
+        .to eq(File.absolute_path("l.lock"))
     end
   end
 

@@ -27,6 +27,28 @@ RSpec.describe DaemonController, "make_pid_file" do
     expect(File.exist?(pid_file)).to be(false)
   end
 
+  it "never writes through a symlink planted where it stages the PID file" do
+    target = File.join(tmpdir, "precious")
+    File.write(target, "keep me")
+    planted = ["#{pid_file}.#{Process.pid}.new", File.join(tmpdir, ".daemon.pid.new"),
+               File.join(tmpdir, ".daemon.pid.#{Process.pid}.new")]
+    planted.each { |name| File.symlink(target, name) }
+    controller = foreground_controller
+    controller.start
+    expect(read_pid_file).to eq(controller.pid)
+    expect(File.read(target)).to eq("keep me")
+    expect(Dir.children(tmpdir).grep(/\.new\z/).map { |name| File.join(tmpdir, name) }).to match_array(planted)
+    controller.stop
+  end
+
+  it "names the log file and the operation when the log file's directory is missing" do
+    missing = File.join(tmpdir, "missing", "daemon.log")
+    controller = foreground_controller(log_file: missing)
+    expect { controller.start }.to raise_error(DaemonController::StartError,
+                                               "Cannot open the log file #{missing}: No such file or directory")
+    expect(File.exist?(pid_file)).to be(false)
+  end
+
   # Starts `command`, checks that the PID file names the test daemon itself
   # (not a shell) and hands that PID to the block, then stops it.
   def expect_program_pid_for(command)

@@ -99,13 +99,14 @@ RSpec.describe DaemonController, "#pid and #running?" do
   end
 
   describe "#running?" do
-    it "is falsy without a PID file" do
-      expect(controller.running?).to be_falsy
+    it "is nil without a PID file" do
+      expect(controller.running?).to be_nil
     end
 
-    it "is falsy with an invalid PID file" do
+    it "is nil with an invalid PID file, which it leaves alone" do
       File.write(pid_file, "garbage")
-      expect(controller.running?).to be_falsy
+      expect(controller.running?).to be_nil
+      expect(File.read(pid_file)).to eq("garbage")
     end
 
     it "is true for a live process named in the PID file, and keeps the file" do

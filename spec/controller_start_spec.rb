@@ -210,6 +210,27 @@ RSpec.describe DaemonController, "#start" do
       expect { controller.start }.to raise_error(DaemonController::StartError, /no-such-program/)
     end
 
+    it "falls back as Dir.tmpdir does when TMPDIR names a missing directory, capturing output all the same" do
+      saved = ENV.fetch("TMPDIR", nil)
+      ENV["TMPDIR"] = "/nonexistent"
+      failing = new_controller(["--message-before-log", "no config", "--exit-before-fork", "3"])
+      expect { failing.start }.to raise_error(DaemonController::StartError, "no config\n(exited with status 3)")
+      controller = new_controller
+      expect(controller.start).to be(true)
+      controller.stop
+    ensure
+      ENV["TMPDIR"] = saved
+    end
+
+    it "says getcwd failed when relative paths meet a working directory that was removed, as the original does" do
+      gone = File.join(tmpdir, "gone")
+      Dir.mkdir(gone)
+      Dir.chdir(gone) do
+        Dir.rmdir(gone)
+        expect { new_controller(pid_file: "daemon.pid") }.to raise_error(Errno::ENOENT, /getcwd/)
+      end
+    end
+
     it "raises StartError for a missing program run through the shell" do
       missing = File.join(tmpdir, "no-such-program")
       controller = new_controller(start_command: "#{missing} --flag 2>&1")

@@ -176,6 +176,16 @@ RSpec.describe DaemonController::LockFile do
       expect(value).to be < 5
     end
 
+    it "locks a lock file renamed away and replaced at its new inode, excluding another process there" do
+      lock_file.exclusive_lock { nil } # leaves a spare descriptor on the old file
+      File.rename(lock_path, "#{lock_path}.old")
+      File.write(lock_path, "")
+      pid = hold_with_flock_command(30)
+      expect { lock_file.try_exclusive_lock { nil } }.to raise_error(described_class::AlreadyLocked)
+      kill_group(pid)
+      lock_file.exclusive_lock { expect(lock_free_elsewhere?).to be(false) }
+    end
+
     it "makes try_shared_lock raise AlreadyLocked while `flock -x` holds the file" do
       pid = hold_with_flock_command(30)
       expect { lock_file.try_shared_lock { nil } }.to raise_error(described_class::AlreadyLocked)

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "spec_helper"
+require "daemon_controller/version"
 require "open3"
 
 # What lib/daemon_controller/*.rb defines in Ruby before the extension
@@ -12,6 +13,17 @@ RSpec.describe "The Ruby side of DaemonController" do
     lib = File.expand_path("../lib", __dir__)
     output, status = Open3.capture2e(RbConfig.ruby, "-I", lib, "-e", code)
     [output, status.success?]
+  end
+
+  it "defines with require \"daemon_controller\" the original's constants, plus OPTIONS, and no version" do
+    output, ok = fresh_ruby('require "daemon_controller"; puts DaemonController.constants.sort')
+    expect(ok).to be(true), output
+    expect(output.split).to eq(%w[ALLOWED_CONNECT_EXCEPTIONS AlreadyStarted ConnectError Error
+                                  InternalCommandErrorResult InternalCommandOkResult InternalCommandTimeoutResult
+                                  LockFile OPTIONS StartError StartTimeout StopError StopTimeout TimeoutError])
+    output, ok = fresh_ruby('require "daemon_controller/version"; require "daemon_controller"; ' \
+                            "puts DaemonController::VERSION_STRING")
+    expect([output, ok]).to eq(["#{DaemonController::VERSION_STRING}\n", true])
   end
 
   it "gives the hooks the original gem's arity" do

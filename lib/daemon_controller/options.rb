@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-class DaemonController
+class DaemonController # rubocop:disable Style/Documentation -- documented in lib/daemon_controller.rb
   # Every option of {#initialize}, by name, in one place: the extension takes
   # its list of options, the mandatory ones and the defaults from here, the
   # command-line tool its flags and config-file keys, and the specs check
@@ -73,4 +73,21 @@ class DaemonController
     logger: { kind: :logger, mandatory: false, default: nil, flag: nil,
               help: "gets a debug line for each step" }
   }.each_value { |row| row.each_value(&:freeze).freeze }.freeze
+
+  private
+
+  # Keeps each option in an instance variable named after it (`@start_command`,
+  # `@pid_file`, ...), holding the value given or the default, and `@lock_file`
+  # as a {LockFile} on the lock file's absolute path, for subclasses and log
+  # lines that read them. The controller works from its own copy taken at
+  # construction: changing these afterwards has no effect.
+  # @param given [Hash] the options as passed to {#initialize}
+  # @return [void]
+  def record_options(given)
+    given = given.transform_keys(&:to_sym)
+    OPTIONS.each do |name, row|
+      instance_variable_set(:"@#{name}", given.fetch(name) { row[:default].dup })
+    end
+    @lock_file = LockFile.new(File.absolute_path(given[:lock_file] || "#{@pid_file}.lock"))
+  end
 end

@@ -2,6 +2,7 @@
 
 require_relative "../spec_helper"
 require_relative "../../rakelib/native_gem"
+require "daemon_controller/version"
 require "fileutils"
 require "json"
 require "open3"
@@ -143,8 +144,8 @@ RSpec.describe "Packaging", packaging: true do
             expect(report["ruby"]).to start_with("#{minor}.")
             expect(report["gem_dir"]).to end_with("#{gem_home}/gems/daemon_controller-#{version}-#{platform.name}")
             expect(report["native"]).to eq([NativeGem.library_in_gem(minor)])
-            expect(report).to include("running_before" => false, "started" => true, "running" => true,
-                                      "echo" => "from the installed gem\n", "running_after" => false)
+            expect(report).to include("running_before" => nil, "started" => true, "running" => true,
+                                      "echo" => "from the installed gem\n", "running_after" => nil)
             expect(report["pid"]).to be_a(Integer)
             expect(process_alive?(report["pid"])).to be(false)
           end

@@ -3,6 +3,7 @@
 //! seam's native implementation is a private method here.
 
 use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use daemon_controller_engine::messages::{self, Exit, Report};
 use daemon_controller_engine::notify::NotifySocket;
 use daemon_controller_engine::pid_file::Found;
 use daemon_controller_engine::ping::{self, PackedAddress};
-use daemon_controller_engine::spawn::{self, CommandSpec, Output, Spawned};
+use daemon_controller_engine::spawn::{self, CommandSpec, Output, SpawnError, Spawned};
 use magnus::gc::Marker;
 use magnus::prelude::*;
 use magnus::typed_data::{DataTypeFunctions, Obj};
@@ -299,6 +300,7 @@ impl StubPoints for RubySeams<'_> {
 
     fn run_stop_command(&self) -> Result<CommandOutcome, StepError<Error>> {
         let command = self.config.stop_command.clone().unwrap_or_default();
+        let command = options::ruby_string(self.ruby, &command);
         self.command_outcome(self.call("run_command", (command,))?)
     }
 
@@ -329,7 +331,13 @@ fn initialize(ruby: &Ruby, controller: Controller, args: &[Value]) -> Result<(),
                 ruby.exception_runtime_error(),
                 "DaemonController already initialized",
             )
-        })
+        })?;
+        let given = args
+            .first()
+            .copied()
+            .unwrap_or_else(|| ruby.hash_new().as_value());
+        controller.funcall::<_, _, Value>("record_options", (given,))?;
+        Ok(())
     })
 }
 
@@ -386,7 +394,8 @@ fn restart(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
             let _: Value = controller.funcall("stop", ())?;
             return controller.funcall("start", ());
         };
-        let result: Value = controller.funcall("run_command", (command.as_str(),))?;
+        let result: Value =
+            controller.funcall("run_command", (options::ruby_string(ruby, command),))?;
         let report = match results::outcome(ruby, result)? {
             CommandOutcome::Succeeded { .. } => return Ok(result),
             CommandOutcome::Failed { output, exit, pid } => Report {
@@ -470,15 +479,23 @@ fn is_running(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 
 // Seams: private methods doing the real work unless a caller replaces them.
 
-fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<bool, Error> {
+/// As the original gem answers: nil when the PID file is missing or holds
+/// no digits, else whether the PID it names runs.
+fn daemon_is_running(ruby: &Ruby, controller: Controller) -> Result<Option<bool>, Error> {
     rescue_panics(ruby, || {
         let pid_file = &controller.config(ruby)?.settings.pid_file;
-        let found = errors::opening_files(ruby, || pid_file.running_pid())
-            .map_err(|e| errors::io_error(ruby, e, Some(pid_file.path())))?;
+        let failed = |e| errors::io_error(ruby, e, Some(pid_file.path()));
+        if errors::opening_files(ruby, || pid_file.digits())
+            .map_err(failed)?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let found = errors::opening_files(ruby, || pid_file.running_pid()).map_err(failed)?;
         if let Found::Refused(refusal) = &found {
             controller.debug(ruby, || refusal.to_string());
         }
-        Ok(matches!(found, Found::Running(_)))
+        Ok(Some(matches!(found, Found::Running(_))))
     })
 }
 
@@ -498,7 +515,7 @@ fn before_start(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
 fn spawn_daemon(ruby: &Ruby, controller: Controller) -> Result<Value, Error> {
     rescue_panics(ruby, || {
         let command = match &controller.config(ruby)?.start_command {
-            StartCommand::Text(text) => ruby.str_new(text).as_value(),
+            StartCommand::Text(text) => options::ruby_string(ruby, text).as_value(),
             StartCommand::Callable(callable) => controller.call_before_deadline(ruby, *callable)?,
         };
         controller.operation().spawning_daemon = true;
@@ -512,8 +529,8 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
     rescue_panics(ruby, || {
         let config = controller.config(ruby)?;
         let command = RString::from_value(command)
-            .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?
-            .to_string()?;
+            .map(options::bytes_of)
+            .ok_or_else(|| Error::new(ruby.exception_type_error(), "command must be a String"))?;
         let keep_fds = controller.keep_fds(ruby)?;
         let log_file = &config.settings.log_file;
         // A program we make the PID file for runs in the foreground and
@@ -530,7 +547,7 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
         let mut env = Cow::Borrowed(config.env.as_slice());
         if spawning_daemon {
             if let Some(socket) = controller.operation().notify.as_ref() {
-                let path = socket.path().to_string_lossy().into_owned();
+                let path = socket.path().as_os_str().to_owned();
                 env.to_mut().push(("NOTIFY_SOCKET".to_owned(), Some(path)));
             }
         }
@@ -543,13 +560,12 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
             exec_in_shell: makes_pid_file,
             chdir: config.chdir.as_deref(),
         };
-        controller.debug(ruby, || format!("Running command: {command}"));
-        let cannot_run = |reason: String| {
-            Error::new(
-                ruby.get_inner(&errors::START_ERROR),
-                format!("Cannot run command '{command}': {reason}"),
-            )
-        };
+        let shown = command.to_string_lossy();
+        controller.debug(ruby, || format!("Running command: {shown}"));
+        let start_error =
+            |message: String| Error::new(ruby.get_inner(&errors::START_ERROR), message);
+        let cannot_run =
+            |reason: String| start_error(format!("Cannot run command '{shown}': {reason}"));
         if let Some(dir) = &config.chdir {
             let problem = match std::fs::metadata(dir) {
                 Ok(metadata) if metadata.is_dir() => None,
@@ -563,7 +579,10 @@ fn run_command(ruby: &Ruby, controller: Controller, command: Value) -> Result<Va
                 )));
             }
         }
-        let spawned = spawn::spawn(&spec).map_err(|e| cannot_run(messages::describe(&e)))?;
+        let spawned = spawn::spawn(&spec).map_err(|e| match e {
+            SpawnError::Program(_) => cannot_run(e.to_string()),
+            SpawnError::Setup { .. } => start_error(e.to_string()),
+        })?;
         let pid = spawned.pid();
         // The PID a result reports: the program's own where the PID file
         // is ours to write.
@@ -692,7 +711,7 @@ fn ping_callable(
 }
 
 /// A command ping runs like `system`: up when it exits 0.
-fn ping_command(ruby: &Ruby, controller: Controller, command: &str) -> Result<PingAnswer, Error> {
+fn ping_command(ruby: &Ruby, controller: Controller, command: &OsStr) -> Result<PingAnswer, Error> {
     let spec = CommandSpec {
         command,
         env: &[],
@@ -704,7 +723,7 @@ fn ping_command(ruby: &Ruby, controller: Controller, command: &str) -> Result<Pi
     };
     let spawned = match spawn::spawn(&spec) {
         Ok(spawned) => spawned,
-        Err(e) => return Ok(Err(format!("cannot run: {}", messages::describe(&e)))),
+        Err(e) => return Ok(Err(format!("cannot run: {e}"))),
     };
     let exited = controller.wait_for(ruby, &spawned, controller.deadline())?;
     if !exited {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use daemon_controller_engine::lock_file::{LockFile, LockGuard, LockKind};
 use magnus::prelude::*;
 use magnus::value::Lazy;
-use magnus::{method, Error, ExceptionClass, RClass, RString, Ruby, Value};
+use magnus::{method, typed_data::Obj, Error, ExceptionClass, RClass, RString, Ruby, Value};
 
 use crate::errors::{self, rescue_panics};
 use crate::nogvl;
@@ -52,7 +52,8 @@ pub fn acquire(ruby: &Ruby, lock_file: &LockFile, kind: LockKind) -> Result<Lock
 }
 
 impl RbLockFile {
-    fn initialize(ruby: &Ruby, rb_self: &Self, filename: Value) -> Result<(), Error> {
+    /// Keeps the name given in `@filename` too, as the original gem does.
+    fn initialize(ruby: &Ruby, rb_self: Obj<Self>, filename: Value) -> Result<(), Error> {
         rescue_panics(ruby, || {
             let path = path_from(ruby, filename)?;
             rb_self.lock_file.set(LockFile::new(path)).map_err(|_| {
@@ -60,7 +61,8 @@ impl RbLockFile {
                     ruby.exception_runtime_error(),
                     "LockFile already initialized",
                 )
-            })
+            })?;
+            rb_self.ivar_set("@filename", filename)
         })
     }
 

@@ -2,7 +2,8 @@
 //! 1.x callers pass) into the engine's settings and the Ruby values the
 //! controller keeps. Every type is checked here, at construction.
 
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -108,12 +109,12 @@ fn row(name: &str) -> Option<&'static Row> {
 
 /// A command given as a String, or as a callable returning one.
 pub enum StartCommand {
-    Text(String),
+    Text(OsString),
     Callable(Opaque<Value>),
 }
 
 pub enum PingCommand {
-    Command(String),
+    Command(OsString),
     Tcp {
         host: String,
         port: u16,
@@ -140,7 +141,7 @@ impl PingCommand {
     /// The ping as reports name it: the forms the command-line tool takes.
     fn describe(&self) -> String {
         match self {
-            PingCommand::Command(command) => command.clone(),
+            PingCommand::Command(command) => command.to_string_lossy().into_owned(),
             PingCommand::Tcp { host, port } => format!("tcp:{host}:{port}"),
             PingCommand::Unix(path) => format!("unix:{}", String::from_utf8_lossy(path)),
             PingCommand::Http(target) => format!("http://{}{}", target.host_header, target.path),
@@ -163,14 +164,14 @@ pub struct Config {
     pub lock_file: LockFile,
     pub start_command: StartCommand,
     pub ping_command: PingCommand,
-    pub stop_command: Option<String>,
-    pub restart_command: Option<String>,
+    pub stop_command: Option<OsString>,
+    pub restart_command: Option<OsString>,
     /// The working directory of the commands, absolute.
     pub chdir: Option<PathBuf>,
     pub before_start: Option<Opaque<Value>>,
     pub daemonize_for_me: bool,
     pub keep_ios: Vec<Opaque<Value>>,
-    pub env: Vec<(String, Option<String>)>,
+    pub env: Vec<(String, Option<OsString>)>,
     pub logger: Option<Opaque<Value>>,
 }
 
@@ -190,6 +191,20 @@ impl Config {
         for io in &self.keep_ios {
             marker.mark(*io);
         }
+    }
+}
+
+/// A command or an environment value as the bytes Unix takes, whatever the
+/// String's encoding (the original gem passes binary Strings through).
+pub fn bytes_of(text: RString) -> OsString {
+    OsString::from_vec(unsafe { text.as_slice() }.to_vec())
+}
+
+/// A command back as a Ruby String: UTF-8 when it is, binary otherwise.
+pub fn ruby_string(ruby: &Ruby, text: &OsStr) -> RString {
+    match text.to_str() {
+        Some(text) => ruby.str_new(text),
+        None => ruby.str_from_slice(text.as_bytes()),
     }
 }
 
@@ -231,9 +246,13 @@ impl<'a> Options<'a> {
             .to_string()
     }
 
-    fn optional_string(&self, name: &str) -> Result<Option<String>, Error> {
+    fn optional_command(&self, name: &str) -> Result<Option<OsString>, Error> {
         self.get(name)
-            .map(|value| self.string(name, value))
+            .map(|value| {
+                RString::from_value(value)
+                    .map(bytes_of)
+                    .ok_or_else(|| self.type_error(name, "a String", value))
+            })
             .transpose()
     }
 
@@ -293,7 +312,7 @@ impl<'a> Options<'a> {
 
     fn start_command(&self, value: Value) -> Result<StartCommand, Error> {
         if let Some(text) = RString::from_value(value) {
-            Ok(StartCommand::Text(text.to_string()?))
+            Ok(StartCommand::Text(bytes_of(text)))
         } else if Self::is_callable(value) {
             Ok(StartCommand::Callable(value.into()))
         } else {
@@ -303,7 +322,7 @@ impl<'a> Options<'a> {
 
     fn ping_command(&self, value: Value) -> Result<PingCommand, Error> {
         if let Some(text) = RString::from_value(value) {
-            return Ok(PingCommand::Command(text.to_string()?));
+            return Ok(PingCommand::Command(bytes_of(text)));
         }
         if Self::is_callable(value) {
             return Ok(PingCommand::Callable(value.into()));
@@ -396,7 +415,7 @@ impl<'a> Options<'a> {
             .collect()
     }
 
-    fn env(&self) -> Result<Vec<(String, Option<String>)>, Error> {
+    fn env(&self) -> Result<Vec<(String, Option<OsString>)>, Error> {
         let Some(value) = self.get("env") else {
             return Ok(Vec::new());
         };
@@ -413,14 +432,17 @@ impl<'a> Options<'a> {
                 let value = RString::from_value(value).ok_or_else(|| {
                     self.type_error("env", "a Hash of String (or nil) values", value)
                 })?;
-                Some(value.to_string()?)
+                Some(bytes_of(value))
             };
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return Err(
                     self.argument_error(format!("option :env: invalid variable name {name:?}"))
                 );
             }
-            if value.as_ref().is_some_and(|value| value.contains('\0')) {
+            if value
+                .as_ref()
+                .is_some_and(|value| value.as_bytes().contains(&0))
+            {
                 return Err(self.argument_error(format!(
                     "option :env: the value of {name} contains a null byte"
                 )));
@@ -517,7 +539,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
             PathBuf::from(path)
         }
     };
-    let stop_command = options.optional_string("stop_command")?;
+    let stop_command = options.optional_command("stop_command")?;
     let ping_interval = match options.get("ping_interval") {
         Some(value) => Duration::try_from_secs_f64(options.seconds("ping_interval", value)?)
             .unwrap_or(Duration::MAX),
@@ -563,7 +585,7 @@ pub fn parse(ruby: &Ruby, args: &[Value]) -> Result<Config, Error> {
         start_command,
         ping_command,
         stop_command,
-        restart_command: options.optional_string("restart_command")?,
+        restart_command: options.optional_command("restart_command")?,
         chdir: match options.get("chdir") {
             Some(value) => Some(absolute_path(&options.path("chdir", value)?)),
             None => None,

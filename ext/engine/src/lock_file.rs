@@ -7,7 +7,8 @@
 //! descriptor is kept for the next lock. A descriptor is only ever used by one
 //! lock at a time (a busy spare means a fresh open), never in a child process
 //! forked after it was opened (the child would share the parent's lock), and
-//! never once its file has been deleted.
+//! never once the path leads to another file (deleted, or renamed away and
+//! replaced).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -113,8 +114,7 @@ impl LockFile {
         let generation = fork_generation();
         let spare = self.spare.try_lock().ok().and_then(|mut slot| slot.take());
         if let Some(spare) = spare {
-            let deleted = spare.file.metadata().map_or(true, |m| m.nlink() == 0);
-            if spare.generation == generation && !deleted {
+            if spare.generation == generation && self.still_names(&spare.file) {
                 return Ok(spare);
             }
         }
@@ -126,6 +126,16 @@ impl LockFile {
             .custom_flags(libc::O_CLOEXEC)
             .open(&self.path)?;
         Ok(Descriptor { file, generation })
+    }
+
+    /// Whether the path still leads to `file`: a lock file deleted, or
+    /// renamed away and replaced, is locked by others at its new inode.
+    fn still_names(&self, file: &File) -> bool {
+        let identity = |meta: std::fs::Metadata| (meta.dev(), meta.ino());
+        match (file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(named)) => identity(open) == identity(named),
+            _ => false,
+        }
     }
 
     /// Blocks until the lock is held, retrying interrupted waits. For callers
@@ -271,6 +281,19 @@ mod tests {
         let (_dir, lock) = temp_lock();
         drop(lock.lock(LockKind::Shared).unwrap());
         std::fs::remove_file(lock.path()).unwrap();
+        let _held = lock.lock(LockKind::Exclusive).unwrap();
+        let by_path = File::open(lock.path()).unwrap();
+        let error = flock(&by_path, libc::LOCK_SH | libc::LOCK_NB).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EWOULDBLOCK));
+    }
+
+    #[test]
+    fn a_lock_file_renamed_away_and_replaced_is_locked_at_its_new_inode() {
+        let (_dir, lock) = temp_lock();
+        drop(lock.lock(LockKind::Shared).unwrap());
+        let old = lock.path().with_extension("old");
+        std::fs::rename(lock.path(), &old).unwrap();
+        File::create(lock.path()).unwrap();
         let _held = lock.lock(LockKind::Exclusive).unwrap();
         let by_path = File::open(lock.path()).unwrap();
         let error = flock(&by_path, libc::LOCK_SH | libc::LOCK_NB).unwrap_err();

@@ -2,7 +2,7 @@
 //! whether it shows activity, and what it gained since a start began.
 
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -60,13 +60,14 @@ impl LogWatch {
         changed
     }
 
-    /// What the log gained since the snapshot, stripped. `None` when the log
+    /// What the log gained since the snapshot, stripped, its last part only
+    /// (see `messages::tail_of`). `None` when the log
     /// is not a regular file; a log that did not exist counts as empty then.
     pub fn gained(&self) -> Option<String> {
         if self.original.is_some_and(|stamp| !stamp.is_file) {
             return None;
         }
-        let mut file = match crate::open_for_reading(&self.path) {
+        let file = match crate::open_for_reading(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(String::new()),
             Err(_) => return None,
@@ -78,10 +79,7 @@ impl LogWatch {
         let from = self.original.map_or(0, |stamp| stamp.len);
         // A log truncated since the snapshot was rewritten: report all of it.
         let from = if len < from { 0 } else { from };
-        let mut gained = Vec::new();
-        file.seek(SeekFrom::Start(from)).ok()?;
-        file.read_to_end(&mut gained).ok()?;
-        Some(crate::messages::strip(&String::from_utf8_lossy(&gained)).to_owned())
+        crate::messages::tail_of(&file, from, len).ok()
     }
 }
 

@@ -134,6 +134,44 @@ pub fn describe(error: &std::io::Error) -> String {
     }
 }
 
+/// How much of a failed command's output, and of what its log gained, an
+/// error message keeps: the last part, where the reason for a failure is.
+pub const KEPT_BYTES: u64 = 64 * 1024;
+
+/// The bytes of `file` from offset `from` to `to`, stripped, as text. Only the
+/// last `KEPT_BYTES` are read, after a line saying how much was left out, so
+/// neither memory nor the message grows with the file.
+pub fn tail_of(file: &std::fs::File, from: u64, to: u64) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let start = to.saturating_sub(KEPT_BYTES).max(from);
+    let mut bytes = vec![0; usize::try_from(to.saturating_sub(start)).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match file.read_at(&mut bytes[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    // Begin at a character, not inside one that was cut.
+    let cut = match start > from {
+        true => bytes.iter().take_while(|&&b| b & 0xc0 == 0x80).count(),
+        false => 0,
+    };
+    let text = strip_lossy(&bytes[cut..]);
+    let left_out = start - from + cut as u64;
+    Ok(match left_out {
+        0 => text,
+        _ => format!("[{left_out} earlier bytes left out]\n{text}"),
+    })
+}
+
+fn strip_lossy(bytes: &[u8]) -> String {
+    strip(&String::from_utf8_lossy(bytes)).to_owned()
+}
+
 /// Ruby's `String#strip`: ASCII whitespace and NUL.
 pub fn strip(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0' || c == '\x0b')
@@ -222,6 +260,36 @@ mod tests {
         );
         assert_eq!(Exit::Signal(16).to_string(), "terminated with signal 16");
         assert_eq!(Exit::Signal(40).to_string(), "terminated with signal 40");
+    }
+
+    #[test]
+    fn only_the_last_part_of_a_long_file_is_kept() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("dc-tail-{}", std::process::id()));
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file.write_all(b"head\n").unwrap();
+        assert_eq!(tail_of(&file, 0, 5).unwrap(), "head");
+        let filler = "\u{e9}".repeat(KEPT_BYTES as usize);
+        file.write_all(filler.as_bytes()).unwrap();
+        file.write_all(b"\nthe reason\n").unwrap();
+        let len = file.metadata().unwrap().len();
+        let tail = tail_of(&file, 5, len).unwrap();
+        assert!(tail.len() <= KEPT_BYTES as usize + 64, "{}", tail.len());
+        assert!(tail.ends_with("\u{e9}\nthe reason"));
+        let first_line = tail.lines().next().unwrap();
+        let kept = tail.len() - first_line.len() - 1;
+        assert_eq!(
+            first_line,
+            format!("[{} earlier bytes left out]", len - 5 - kept as u64 - 1)
+        );
+        assert!(!tail.contains('\u{fffd}'), "no character is cut in two");
     }
 
     #[test]

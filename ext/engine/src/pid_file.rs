@@ -3,9 +3,9 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -213,18 +213,56 @@ impl PidFile {
     }
 
     /// Writes `pid` as a daemon would: "<pid>\n", complete or not at all
-    /// (written beside the file, then renamed into place), so a reader never
-    /// sees it half-written.
+    /// (written to a staging file beside it, then renamed into place), so a
+    /// reader never sees it half-written.
     pub fn write(&self, pid: i32) -> io::Result<()> {
-        let mut staging = self.path.clone().into_os_string();
-        staging.push(format!(".{}.new", std::process::id()));
-        let staging = PathBuf::from(staging);
-        let written =
-            fs::write(&staging, format!("{pid}\n")).and_then(|()| fs::rename(&staging, &self.path));
+        self.write_staged(pid, unpredictable_name)
+    }
+
+    /// `write` with the staging names drawn from `next_name`.
+    fn write_staged(
+        &self,
+        pid: i32,
+        mut next_name: impl FnMut() -> io::Result<String>,
+    ) -> io::Result<()> {
+        let (staging, mut file) = self.create_staging(&mut next_name)?;
+        let written = file
+            .write_all(format!("{pid}\n").as_bytes())
+            .and_then(|()| fs::rename(&staging, &self.path));
         if written.is_err() {
             let _ = fs::remove_file(&staging);
         }
         written
+    }
+
+    /// A new staging file in the PID file's own directory (so the rename
+    /// stays on one file system). Whoever can write that directory could
+    /// plant a symlink at a name they can guess: the name is unpredictable,
+    /// and the file is created exclusively without following a symlink, so
+    /// a planted name is skipped rather than written through.
+    fn create_staging(
+        &self,
+        next_name: &mut impl FnMut() -> io::Result<String>,
+    ) -> io::Result<(PathBuf, File)> {
+        const ATTEMPTS: usize = 16;
+        let file_name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let mut last_error = None;
+        for _ in 0..ATTEMPTS {
+            let staging = self
+                .path
+                .with_file_name(format!(".{file_name}.{}.new", next_name()?));
+            let created = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(&staging);
+            match created {
+                Ok(file) => return Ok((staging, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
     }
 
     /// Deletes the file; a file that cannot be deleted is left alone, as the
@@ -352,6 +390,14 @@ impl PidFile {
     }
 }
 
+/// 64 bits from the system's random source: a name no other process can
+/// predict.
+fn unpredictable_name() -> io::Result<String> {
+    let mut random = [0u8; 8];
+    sys::random_bytes(&mut random)?;
+    Ok(format!("{:016x}", u64::from_ne_bytes(random)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +503,52 @@ mod tests {
             unwritable.write(1).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    fn staging_leftovers(pid_file: &PidFile) -> Vec<PathBuf> {
+        let dir = pid_file.path().parent().unwrap();
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().ends_with(".new"))
+            .collect()
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_staging_name_is_skipped_not_followed() {
+        let (scratch, pid_file) = scratch_pid_file();
+        let dir = scratch.path().to_owned();
+        let target = dir.join("precious");
+        fs::write(&target, "keep me").unwrap();
+        let planted = dir.join(".daemon.pid.guessed.new");
+        let _ = fs::remove_file(&planted);
+        std::os::unix::fs::symlink(&target, &planted).unwrap();
+        let mut names = ["guessed", "fresh"].into_iter().map(str::to_owned);
+        pid_file
+            .write_staged(4242, || Ok(names.next().unwrap()))
+            .unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep me");
+        assert_eq!(pid_file.read_pid().unwrap(), Some(4242));
+        fs::remove_file(&planted).unwrap();
+        assert_eq!(staging_leftovers(&pid_file), Vec::<PathBuf>::new());
+        // Every name taken: an error, and still nothing written through.
+        std::os::unix::fs::symlink(&target, &planted).unwrap();
+        let error = pid_file
+            .write_staged(7, || Ok("guessed".to_owned()))
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn staging_names_differ_and_a_failed_rename_leaves_no_staging_file() {
+        assert_ne!(unpredictable_name().unwrap(), unpredictable_name().unwrap());
+        let scratch = ScratchDir::new("pid");
+        // A directory at the PID file's path makes the rename fail.
+        let pid_file = PidFile::new(scratch.join("occupied"));
+        fs::create_dir_all(pid_file.path().join("inside")).unwrap();
+        assert!(pid_file.write(1).is_err());
+        assert_eq!(staging_leftovers(&pid_file), Vec::<PathBuf>::new());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! detached into a new session.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,11 +34,13 @@ pub enum Output<'a> {
     System,
 }
 
+/// A command as Unix sees it: bytes, UTF-8 or not.
 #[derive(Clone, Debug)]
 pub struct CommandSpec<'a> {
-    pub command: &'a str,
-    /// Environment additions; `None` unsets the variable.
-    pub env: &'a [(String, Option<String>)],
+    pub command: &'a OsStr,
+    /// Environment additions (values are bytes too); `None` unsets the
+    /// variable.
+    pub env: &'a [(String, Option<OsString>)],
     /// Descriptors the command inherits at the same numbers.
     pub keep_fds: &'a [RawFd],
     pub output: Output<'a>,
@@ -74,20 +77,28 @@ const SHELL_WORDS: &[&str] = &[
 
 /// Ruby's rule for `Process.spawn(String)`: metacharacters, a leading
 /// variable assignment or a shell word send the command to `/bin/sh -c`.
-pub fn needs_shell(command: &str) -> bool {
-    if command.bytes().any(|b| SHELL_METACHARACTERS.contains(&b)) {
+pub fn needs_shell(command: impl AsRef<OsStr>) -> bool {
+    let command = command.as_ref().as_bytes();
+    if command.iter().any(|b| SHELL_METACHARACTERS.contains(b)) {
         return true;
     }
-    match command.split_ascii_whitespace().next() {
+    match words(command).next() {
         None => true,
         Some(first) => {
             let assignment = first
-                .split('/')
+                .split(|&b| b == b'/')
                 .next()
-                .is_some_and(|head| head.contains('='));
-            assignment || SHELL_WORDS.contains(&first)
+                .is_some_and(|head| head.contains(&b'='));
+            assignment || SHELL_WORDS.iter().any(|word| word.as_bytes() == first)
         }
     }
+}
+
+/// The words of a command without shell syntax, split at ASCII whitespace.
+fn words(command: &[u8]) -> impl Iterator<Item = &[u8]> {
+    command
+        .split(u8::is_ascii_whitespace)
+        .filter(|word| !word.is_empty())
 }
 
 /// The command with `exec` before its program, so that the shell replaces
@@ -95,54 +106,60 @@ pub fn needs_shell(command: &str) -> bool {
 /// that would change the command's meaning: an unquoted list, pipeline or
 /// subshell operator, a shell word as the program, or no program at all.
 /// Leading assignments stay in front (`NAME=value exec program`).
-fn exec_form(command: &str) -> Option<String> {
+/// The syntax it looks at is ASCII, so the command is read as bytes.
+fn exec_form(command: impl AsRef<OsStr>) -> Option<OsString> {
+    let command = command.as_ref().as_bytes();
     let mut words = Vec::new();
     let mut word_start = None;
     let mut quote = None;
     let mut escaped = false;
-    for (at, c) in command.char_indices() {
+    for (at, &c) in command.iter().enumerate() {
         if word_start.is_none() && !c.is_ascii_whitespace() {
             word_start = Some(at);
         }
         match (quote, c) {
             _ if escaped => escaped = false,
-            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
-            (Some('\''), _) => {}
-            (_, '\\') => escaped = true,
+            (Some(b'\''), b'\'') | (Some(b'"'), b'"') => quote = None,
+            (Some(b'\''), _) => {}
+            (_, b'\\') => escaped = true,
             (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, ';' | '&' | '|' | '\n' | '(' | ')') => return None,
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b';' | b'&' | b'|' | b'\n' | b'(' | b')') => return None,
             (None, c) if c.is_ascii_whitespace() => {
-                words.extend(word_start.take().map(|start| &command[start..at]));
+                words.extend(word_start.take().map(|start| (start, &command[start..at])));
             }
             (None, _) => {}
         }
     }
-    words.extend(word_start.map(|start| &command[start..]));
-    let program = words.iter().find(|word| !is_assignment(word))?;
-    if SHELL_WORDS.contains(program) {
+    words.extend(word_start.map(|start| (start, &command[start..])));
+    let &(at, program) = words.iter().find(|(_, word)| !is_assignment(word))?;
+    if SHELL_WORDS.iter().any(|word| word.as_bytes() == program) {
         return None;
     }
-    let at = program.as_ptr() as usize - command.as_ptr() as usize;
-    Some(format!("{}exec {}", &command[..at], &command[at..]))
+    Some(OsString::from_vec(
+        [&command[..at], b"exec ", &command[at..]].concat(),
+    ))
 }
 
 /// `NAME=...`, as the shell reads a word before the program.
-fn is_assignment(word: &str) -> bool {
-    word.split_once('=').is_some_and(|(name, _)| {
-        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    })
+fn is_assignment(word: &[u8]) -> bool {
+    let Some(equals) = word.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    let name = &word[..equals];
+    name.first()
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Whether `program` can be executed, searching `path` as execvp(3) would.
-fn is_executable(program: &str, path: Option<&OsString>, chdir: Option<&Path>) -> bool {
+fn is_executable(program: &OsStr, path: Option<&OsString>, chdir: Option<&Path>) -> bool {
     let runnable = |candidate: &Path| {
         candidate
             .metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
-    if program.contains('/') {
+    if program.as_bytes().contains(&b'/') {
         return runnable(&chdir.unwrap_or(Path::new("")).join(program));
     }
     let Some(path) = path else {
@@ -154,10 +171,12 @@ fn is_executable(program: &str, path: Option<&OsString>, chdir: Option<&Path>) -
 impl CommandSpec<'_> {
     fn build(&self) -> Command {
         let path = match self.env.iter().rev().find(|(name, _)| name == "PATH") {
-            Some((_, value)) => value.as_ref().map(OsString::from),
+            Some((_, value)) => value.clone(),
             None => env::var_os("PATH"),
         };
-        let words: Vec<&str> = self.command.split_ascii_whitespace().collect();
+        let words: Vec<&OsStr> = words(self.command.as_bytes())
+            .map(OsStr::from_bytes)
+            .collect();
         // Where output is captured, a program that cannot run goes through
         // the shell too, which then reports "not found" or "Permission
         // denied" and exits 127 or 126, as an ordinary failed command.
@@ -202,15 +221,94 @@ fn descriptor_limit() -> RawFd {
         .clamp(256, 65536)
 }
 
-pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
+/// Why a command did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Something the command needs around it failed: `what` names the
+    /// operation and its path.
+    #[error("Cannot {what}: {}", crate::messages::describe(.error))]
+    Setup { what: String, error: io::Error },
+    /// The program itself could not be run.
+    #[error("{}", crate::messages::describe(.0))]
+    Program(io::Error),
+}
+
+impl SpawnError {
+    fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> SpawnError {
+        move |error| SpawnError::Setup {
+            what: what.into(),
+            error,
+        }
+    }
+}
+
+/// The directories a command's captured output may go to, in the order
+/// Ruby's `Dir.tmpdir` tries them.
+fn temp_dir_candidates() -> Vec<(String, std::path::PathBuf)> {
+    let from_env = ["TMPDIR", "TMP", "TEMP"].into_iter().filter_map(|name| {
+        let dir = env::var_os(name).filter(|dir| !dir.is_empty())?;
+        Some((name.to_owned(), dir.into()))
+    });
+    let fixed = [("/tmp", "/tmp"), ("the working directory", ".")]
+        .map(|(name, dir)| (name.to_owned(), dir.into()));
+    from_env.chain(fixed).collect()
+}
+
+/// A directory Ruby's `Dir.tmpdir` would accept: one we may write to, and
+/// not one anybody may write to without the sticky bit.
+fn is_usable_temp_dir(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let mode = meta.permissions().mode();
+    let open_to_all = mode & 0o002 != 0 && mode & 0o1000 == 0;
+    meta.is_dir()
+        && !open_to_all
+        && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// A private file for the command's output, in the first temporary
+/// directory that takes one: a missing or full TMPDIR falls back to the next
+/// candidate, as Ruby does.
+fn output_file() -> Result<File, SpawnError> {
+    let mut last_failure = None;
+    for (name, dir) in temp_dir_candidates() {
+        if !is_usable_temp_dir(&dir) {
+            continue;
+        }
+        match sys::private_file(&dir) {
+            Ok(file) => return Ok(file),
+            Err(error) => last_failure = Some((name, dir, error)),
+        }
+    }
+    let (what, error) = match last_failure {
+        Some((name, dir, error)) => (
+            format!(
+                "create a file for the command's output in {} ({name})",
+                dir.display()
+            ),
+            error,
+        ),
+        None => (
+            "find a temporary directory for the command's output (TMPDIR, TMP, TEMP, /tmp, .)"
+                .to_owned(),
+            io::Error::from(io::ErrorKind::NotFound),
+        ),
+    };
+    Err(SpawnError::Setup { what, error })
+}
+
+pub fn spawn(spec: &CommandSpec<'_>) -> Result<Spawned, SpawnError> {
     let mut command = spec.build();
+    let duplicate = SpawnError::setup("duplicate the output descriptor");
     let output = match spec.output {
         Output::Capture => {
-            let file = sys::private_file(&env::temp_dir())?;
-            command
-                .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
-                .stderr(file.try_clone()?);
+            let file = output_file()?;
+            let (stdout, stderr) = file
+                .try_clone()
+                .and_then(|stdout| Ok((stdout, file.try_clone()?)))
+                .map_err(duplicate)?;
+            command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
             Some(file)
         }
         Output::Inherit => {
@@ -218,10 +316,17 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
             None
         }
         Output::Append(path) => {
-            let file = File::options().append(true).create(true).open(path)?;
+            let file = File::options()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(SpawnError::setup(format!(
+                    "open the log file {}",
+                    path.display()
+                )))?;
             command
                 .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
+                .stdout(file.try_clone().map_err(duplicate)?)
                 .stderr(file);
             None
         }
@@ -230,7 +335,9 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     // Daemonizing happens in `pre_exec`, which `Output::System` skips.
     let daemonize = spec.daemonize && spec.output != Output::System;
     let (daemon_pid_pipe, daemon_pid_writer) = match daemonize {
-        true => pipe().map(|(reader, writer)| (Some(reader), Some(writer)))?,
+        true => pipe()
+            .map(|(reader, writer)| (Some(reader), Some(writer)))
+            .map_err(SpawnError::setup("create a pipe"))?,
         false => (None, None),
     };
     if spec.output != Output::System {
@@ -268,7 +375,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> io::Result<Spawned> {
     // Ours closes now; the other copies went with the detaching process and
     // with the exec, so reading the pipe cannot block.
     drop(daemon_pid_writer);
-    let pid = child?.id() as i32;
+    let pid = child.map_err(SpawnError::Program)?.id() as i32;
     Ok(Spawned {
         pid,
         output,
@@ -318,14 +425,12 @@ impl Spawned {
         Some(i32::from_ne_bytes(bytes))
     }
 
-    /// What the command printed so far, stripped; `None` when not captured.
+    /// What the command printed so far, stripped, its last part only (see
+    /// `messages::tail_of`); `None` when not captured.
     pub fn output(&self) -> Option<String> {
         let file = self.output.as_ref()?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
-        let read = file.read_at(&mut bytes, 0).unwrap_or(0);
-        bytes.truncate(read);
-        Some(crate::messages::strip(&String::from_utf8_lossy(&bytes)).to_owned())
+        Some(crate::messages::tail_of(file, 0, len).unwrap_or_default())
     }
 
     /// Reaps the exited command: its raw wait status, or `None` when someone
@@ -361,7 +466,7 @@ mod tests {
 
     fn capture(command: &str) -> CommandSpec<'_> {
         CommandSpec {
-            command,
+            command: OsStr::new(command),
             env: &[],
             keep_fds: &[],
             output: Output::Capture,
@@ -418,7 +523,7 @@ mod tests {
     fn environment_additions_and_removals() {
         std::env::set_var("DC_ENGINE_REMOVED", "present");
         let env = [
-            ("DC_ENGINE_ADDED".to_owned(), Some("yes".to_owned())),
+            ("DC_ENGINE_ADDED".to_owned(), Some("yes".into())),
             ("DC_ENGINE_REMOVED".to_owned(), None),
         ];
         let spec = CommandSpec {
@@ -493,6 +598,33 @@ mod tests {
     }
 
     #[test]
+    fn commands_and_environment_values_are_bytes() {
+        let command = OsStr::from_bytes(b"printf '%s|%s' caf\xe9 \"$DC_ENGINE_BYTES\"");
+        let env = [(
+            "DC_ENGINE_BYTES".to_owned(),
+            Some(OsStr::from_bytes(b"\xff\xfe").into()),
+        )];
+        let spec = CommandSpec {
+            command,
+            env: &env,
+            ..capture("")
+        };
+        let spawned = spawn(&spec).unwrap();
+        spawned.wait_exit(None).unwrap();
+        spawned.reap().unwrap();
+        assert_eq!(
+            spawned.output().as_deref(),
+            Some("caf\u{fffd}|\u{fffd}\u{fffd}")
+        );
+        let direct = OsStr::from_bytes(b"echo \xe9t\xe9");
+        assert!(!needs_shell(direct));
+        assert_eq!(
+            exec_form(direct).as_deref(),
+            Some(OsStr::from_bytes(b"exec echo \xe9t\xe9"))
+        );
+    }
+
+    #[test]
     fn only_single_programs_are_execed_by_the_shell() {
         for (command, rewritten) in [
             ("nginx -g 'daemon off;'", "exec nginx -g 'daemon off;'"),
@@ -502,7 +634,11 @@ mod tests {
             ("FOO=1 BAR='x y' prog", "FOO=1 BAR='x y' exec prog"),
             ("  prog", "  exec prog"),
         ] {
-            assert_eq!(exec_form(command).as_deref(), Some(rewritten), "{command}");
+            assert_eq!(
+                exec_form(command).as_deref(),
+                Some(OsStr::new(rewritten)),
+                "{command}"
+            );
         }
         for compound in [
             "a; b",

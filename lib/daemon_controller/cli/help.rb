@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "daemon_controller/version"
+
 class DaemonController
   class CLI
     # --help, `help COMMAND` and --version.

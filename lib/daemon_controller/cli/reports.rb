@@ -43,7 +43,13 @@ class DaemonController
         lines = text.lines
         return text if lines.size <= REPORT_LINES
 
-        "[#{lines.size - REPORT_LINES} earlier lines left out]\n#{lines.last(REPORT_LINES).join.chomp}"
+        # The library keeps only the end of a long part, after a note of the
+        # bytes it left out: one note then says both.
+        bytes = lines.first[/\A\[(\d+) earlier bytes left out\]\n\z/, 1]
+        lines.shift if bytes
+        dropped = lines.size - REPORT_LINES
+        left_out = bytes ? "#{bytes} earlier bytes and #{dropped} lines" : "#{dropped} earlier lines"
+        "[#{left_out} left out]\n#{lines.last(REPORT_LINES).join.chomp}"
       end
 
       # The attributes a timeout carries besides its message, as lines.
