@@ -55,7 +55,8 @@ pub struct NotifySocket {
 impl NotifySocket {
     /// Binds a nonblocking, close-on-exec datagram socket at a fresh path.
     pub fn bind() -> io::Result<NotifySocket> {
-        let name = random_name()?;
+        // A name that other users cannot guess.
+        let name = format!("notify-{}", crate::sys::random_hex()?);
         let dir = create_private_directory(&name)?;
         let path = dir.join(name);
         match open(&dir, &path) {
@@ -194,13 +195,6 @@ fn open(dir: &Path, path: &Path) -> io::Result<UnixDatagram> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o666))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o711))?;
     Ok(socket)
-}
-
-/// A socket name that other users cannot guess: 64 random bits.
-fn random_name() -> io::Result<String> {
-    let mut bytes = [0u8; 8];
-    crate::sys::random_bytes(&mut bytes)?;
-    Ok(format!("notify-{:016x}", u64::from_ne_bytes(bytes)))
 }
 
 #[cfg(test)]

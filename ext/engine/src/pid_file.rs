@@ -216,7 +216,7 @@ impl PidFile {
     /// (written to a staging file beside it, then renamed into place), so a
     /// reader never sees it half-written.
     pub fn write(&self, pid: i32) -> io::Result<()> {
-        self.write_staged(pid, unpredictable_name)
+        self.write_staged(pid, sys::random_hex)
     }
 
     /// `write` with the staging names drawn from `next_name`.
@@ -390,14 +390,6 @@ impl PidFile {
     }
 }
 
-/// 64 bits from the system's random source: a name no other process can
-/// predict.
-fn unpredictable_name() -> io::Result<String> {
-    let mut random = [0u8; 8];
-    sys::random_bytes(&mut random)?;
-    Ok(format!("{:016x}", u64::from_ne_bytes(random)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,7 +534,7 @@ mod tests {
 
     #[test]
     fn staging_names_differ_and_a_failed_rename_leaves_no_staging_file() {
-        assert_ne!(unpredictable_name().unwrap(), unpredictable_name().unwrap());
+        assert_ne!(sys::random_hex().unwrap(), sys::random_hex().unwrap());
         let scratch = ScratchDir::new("pid");
         // A directory at the PID file's path makes the rename fail.
         let pid_file = PidFile::new(scratch.join("occupied"));

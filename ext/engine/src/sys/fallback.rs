@@ -52,12 +52,10 @@ pub fn mark_cloexec_above_stdio(limit: RawFd) {
 pub fn private_file(dir: &Path) -> io::Result<File> {
     let mut attempt = 0;
     loop {
-        let mut random = [0u8; 8];
-        super::random_bytes(&mut random)?;
         let name = dir.join(format!(
-            "daemon-output-{}-{:016x}",
+            "daemon-output-{}-{}",
             std::process::id(),
-            u64::from_ne_bytes(random)
+            super::random_hex()?
         ));
         // std opens with O_CLOEXEC and, with create_new, O_EXCL; mode 0600.
         let opened = std::os::unix::fs::OpenOptionsExt::mode(

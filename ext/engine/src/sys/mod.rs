@@ -191,6 +191,14 @@ pub fn random_bytes(bytes: &mut [u8]) -> io::Result<()> {
     }
 }
 
+/// 64 bits from the system's random source as 16 hex digits: a name part
+/// that no other process can predict.
+pub fn random_hex() -> io::Result<String> {
+    let mut bytes = [0u8; 8];
+    random_bytes(&mut bytes)?;
+    Ok(format!("{:016x}", u64::from_ne_bytes(bytes)))
+}
+
 /// Whether our child `pid` has exited, leaving it unreaped (so that whoever
 /// waits for it still gets its status). `None`: not our child (or already
 /// reaped), so this says nothing.
